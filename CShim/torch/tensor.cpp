@@ -1,0 +1,568 @@
+// Torch shim, part 1: runtime, lifetime, creation, read-out, elementwise ops, reductions, shape and indexing.
+#include "guard.h"
+#include <ATen/Parallel.h>
+#include <torch/headeronly/version.h>
+
+using gt::guard;
+using gt::put;
+using gt::T;
+
+namespace gt {
+static thread_local std::string last_error;
+void set_error(const std::string &msg) { last_error = msg; }
+} // namespace gt
+
+extern "C" {
+
+const char *gt_last_error(void) { return gt::last_error.c_str(); }
+
+// ---- runtime ----
+int gt_version(char *buf, size_t cap) {
+  return guard([&] {
+    gt::need(buf, "buf");
+    std::string v = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+                    std::to_string(TORCH_VERSION_PATCH);
+    if (cap < v.size() + 1) throw std::invalid_argument("buffer too small");
+    std::memcpy(buf, v.c_str(), v.size() + 1);
+  });
+}
+int gt_cuda_is_available(int32_t *out) {
+  return guard([&] { gt::need(out, "out"); *out = at::hasCUDA() ? 1 : 0; });
+}
+int gt_cuda_device_count(int32_t *out) {
+  return guard([&] { gt::need(out, "out"); *out = at::hasCUDA() ? at::detail::getCUDAHooks().deviceCount() : 0; });
+}
+int gt_get_num_threads(int32_t *out) {
+  return guard([&] { gt::need(out, "out"); *out = at::get_num_threads(); });
+}
+int gt_set_num_threads(int32_t n) {
+  return guard([&] {
+    if (n < 1) throw std::invalid_argument("thread count must be at least 1");
+    at::set_num_threads(n);
+  });
+}
+int gt_manual_seed(uint64_t seed) { return guard([&] { at::manual_seed(seed); }); }
+int gt_grad_enabled(int32_t *out) {
+  return guard([&] { gt::need(out, "out"); *out = at::GradMode::is_enabled() ? 1 : 0; });
+}
+int gt_set_grad_enabled(int32_t on) { return guard([&] { at::GradMode::set_enabled(on != 0); }); }
+int gt_cuda_synchronize(void) {
+  return guard([&] {
+    if (at::hasCUDA()) at::detail::getCUDAHooks().deviceSynchronize(at::detail::getCUDAHooks().getCurrentDevice());
+  });
+}
+
+// ---- lifetime ----
+int gt_free(gt_tensor t) {
+  return guard([&] { delete static_cast<at::Tensor *>(t.ptr); });
+}
+int gt_shallow_copy(gt_tensor t, gt_tensor *out) { return guard([&] { put(out, T(t)); }); }
+
+// ---- creation ----
+int gt_from_data(const void *data, size_t nbytes, const int64_t *shape, int32_t ndim, int32_t dtype, gt_tensor *out) {
+  return guard([&] {
+    auto t = at::empty(gt::dims(shape, ndim), at::TensorOptions().dtype(gt::dtype(dtype)));
+    size_t want = static_cast<size_t>(t.numel()) * t.element_size();
+    if (want != nbytes)
+      throw std::invalid_argument("data has " + std::to_string(nbytes) + " bytes, shape needs " + std::to_string(want));
+    if (want) {
+      gt::need(data, "data");
+      std::memcpy(t.data_ptr(), data, want);
+    }
+    put(out, t);
+  });
+}
+int gt_from_storage(const void *data, size_t nbytes, int32_t dtype, gt_tensor *out) {
+  return guard([&] {
+    auto opts = at::TensorOptions().dtype(gt::dtype(dtype));
+    int64_t es = static_cast<int64_t>(c10::elementSize(gt::dtype(dtype)));
+    if (static_cast<int64_t>(nbytes) % es != 0) throw std::invalid_argument("storage size is not a multiple of the element size");
+    auto t = at::empty({static_cast<int64_t>(nbytes) / es}, opts);
+    if (nbytes) {
+      gt::need(data, "data");
+      std::memcpy(t.data_ptr(), data, nbytes);
+    }
+    put(out, t);
+  });
+}
+int gt_as_strided(gt_tensor t, const int64_t *shape, const int64_t *strides, int32_t ndim, int64_t offset, gt_tensor *out) {
+  return guard([&] {
+    auto &base = T(t);
+    auto size = gt::dims(shape, ndim);
+    auto stride = gt::dims(strides, ndim);
+    // Bounds check before creating the view, so a bad checkpoint can never address memory outside its storage.
+    if (offset < 0) throw std::invalid_argument("negative storage offset");
+    int64_t last = offset;
+    bool empty = false;
+    for (int32_t i = 0; i < ndim; ++i) {
+      if (size[i] < 0 || stride[i] < 0) throw std::invalid_argument("negative size or stride");
+      if (size[i] == 0) empty = true;
+      else last += (size[i] - 1) * stride[i];
+    }
+    int64_t avail = static_cast<int64_t>(base.storage().nbytes() / base.element_size());
+    if (!empty && last >= avail)
+      throw std::invalid_argument("view reaches element " + std::to_string(last) + " of a storage of " +
+                                  std::to_string(avail) + " elements");
+    put(out, base.as_strided(size, stride, offset));
+  });
+}
+int gt_empty(const int64_t *shape, int32_t ndim, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
+  return guard([&] { put(out, at::empty(gt::dims(shape, ndim), gt::options(dtype, dt, di))); });
+}
+int gt_full(const int64_t *shape, int32_t ndim, gt_scalar v, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
+  return guard([&] { put(out, at::full(gt::dims(shape, ndim), gt::S(v), gt::options(dtype, dt, di))); });
+}
+int gt_arange(gt_scalar start, gt_scalar end, gt_scalar step, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
+  return guard([&] { put(out, at::arange(gt::S(start), gt::S(end), gt::S(step), gt::options(dtype, dt, di))); });
+}
+int gt_linspace(double start, double end, int64_t steps, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
+  return guard([&] { put(out, at::linspace(start, end, steps, gt::options(dtype, dt, di))); });
+}
+int gt_random(int32_t kind, const int64_t *shape, int32_t ndim, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
+  return guard([&] {
+    auto o = gt::options(dtype, dt, di);
+    if (kind == 0) put(out, at::randn(gt::dims(shape, ndim), o));
+    else if (kind == 1) put(out, at::rand(gt::dims(shape, ndim), o));
+    else throw std::invalid_argument("bad random kind");
+  });
+}
+int gt_randint(int64_t low, int64_t high, const int64_t *shape, int32_t ndim, int32_t dtype, gt_tensor *out) {
+  return guard([&] { put(out, at::randint(low, high, gt::dims(shape, ndim), at::TensorOptions().dtype(gt::dtype(dtype)))); });
+}
+int gt_randperm(int64_t n, gt_tensor *out) { return guard([&] { put(out, at::randperm(n)); }); }
+int gt_random_(gt_tensor t, int32_t kind, double a, double b) {
+  return guard([&] {
+    at::NoGradGuard ng;
+    if (kind == 0) T(t).normal_(a, b);
+    else if (kind == 1) T(t).uniform_(a, b);
+    else throw std::invalid_argument("bad random kind");
+  });
+}
+
+// ---- information and data ----
+int gt_ndim(gt_tensor t, int32_t *out) { return guard([&] { gt::need(out, "out"); *out = (int32_t)T(t).dim(); }); }
+int gt_shape(gt_tensor t, int64_t *buf, int32_t cap) {
+  return guard([&] {
+    auto s = T(t).sizes();
+    for (int32_t i = 0; i < cap && i < (int32_t)s.size(); ++i) buf[i] = s[i];
+  });
+}
+int gt_strides(gt_tensor t, int64_t *buf, int32_t cap) {
+  return guard([&] {
+    auto s = T(t).strides();
+    for (int32_t i = 0; i < cap && i < (int32_t)s.size(); ++i) buf[i] = s[i];
+  });
+}
+int gt_storage_offset(gt_tensor t, int64_t *out) { return guard([&] { *out = T(t).storage_offset(); }); }
+int gt_numel(gt_tensor t, int64_t *out) { return guard([&] { gt::need(out, "out"); *out = T(t).numel(); }); }
+int gt_dtype(gt_tensor t, int32_t *out) { return guard([&] { *out = (int32_t)T(t).scalar_type(); }); }
+int gt_device(gt_tensor t, int32_t *type, int32_t *index) {
+  return guard([&] {
+    auto d = T(t).device();
+    *type = d.is_cpu() ? 0 : (d.is_cuda() ? 1 : 99);
+    *index = d.has_index() ? d.index() : -1;
+  });
+}
+int gt_is_contiguous(gt_tensor t, int32_t *out) { return guard([&] { *out = T(t).is_contiguous() ? 1 : 0; }); }
+int gt_same_storage(gt_tensor a, gt_tensor b, int32_t *out) {
+  return guard([&] { *out = T(a).storage().is_alias_of(T(b).storage()) ? 1 : 0; });
+}
+int gt_data_ptr(gt_tensor t, const void **out) {
+  return guard([&] {
+    if (!T(t).device().is_cpu()) throw std::invalid_argument("data_ptr of a non-CPU tensor");
+    *out = T(t).data_ptr();
+  });
+}
+int gt_read(gt_tensor t, int32_t dtype, void *dst, size_t nbytes) {
+  return guard([&] {
+    auto c = T(t).detach().to(at::kCPU, gt::dtype(dtype)).contiguous();
+    size_t want = static_cast<size_t>(c.numel()) * c.element_size();
+    if (want != nbytes)
+      throw std::invalid_argument("read buffer has " + std::to_string(nbytes) + " bytes, tensor needs " + std::to_string(want));
+    if (want) {
+      gt::need(dst, "dst");
+      std::memcpy(dst, c.data_ptr(), want);
+    }
+  });
+}
+int gt_item(gt_tensor t, double *out_f, int64_t *out_i) {
+  return guard([&] {
+    auto s = T(t).item();
+    if (out_f) *out_f = s.toDouble();
+    if (out_i) *out_i = s.isFloatingPoint() ? (int64_t)s.toDouble() : s.toLong();
+  });
+}
+
+// ---- conversion ----
+int gt_to(gt_tensor t, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
+  return guard([&] {
+    auto &x = T(t);
+    auto st = dtype < 0 ? x.scalar_type() : gt::dtype(dtype);
+    put(out, x.to(gt::device(dt, di), st));
+  });
+}
+int gt_copy_(gt_tensor dst, gt_tensor src) { return guard([&] { T(dst).copy_(T(src)); }); }
+int gt_fill_(gt_tensor t, gt_scalar v) { return guard([&] { T(t).fill_(gt::S(v)); }); }
+
+// ---- elementwise ----
+static at::Tensor unary(int32_t op, const at::Tensor &a) {
+  switch (op) {
+  case GT_NEG: return at::neg(a);
+  case GT_EXP: return at::exp(a);
+  case GT_LOG: return at::log(a);
+  case GT_SQRT: return at::sqrt(a);
+  case GT_ABS: return at::abs(a);
+  case GT_SIGMOID: return at::sigmoid(a);
+  case GT_RELU: return at::relu(a);
+  case GT_FLOOR: return at::floor(a);
+  case GT_CEIL: return at::ceil(a);
+  case GT_ROUND: return at::round(a);
+  case GT_SIGN: return at::sign(a);
+  case GT_LOGICAL_NOT: return at::logical_not(a);
+  case GT_DETACH: return a.detach();
+  case GT_CLONE: return a.clone();
+  case GT_CONTIGUOUS: return a.contiguous();
+  case GT_ISNAN: return at::isnan(a);
+  case GT_ISFINITE: return at::isfinite(a);
+  case GT_LOG1P: return at::log1p(a);
+  case GT_TANH: return at::tanh(a);
+  case GT_RECIPROCAL: return at::reciprocal(a);
+  case GT_RSQRT: return at::rsqrt(a);
+  case GT_SQUARE: return at::square(a);
+  case GT_ZEROS_LIKE: return at::zeros_like(a);
+  case GT_ONES_LIKE: return at::ones_like(a);
+  case GT_LOG_SIGMOID: return at::log_sigmoid(a);
+  case GT_EXPM1: return at::expm1(a);
+  case GT_TRUNC: return at::trunc(a);
+  case GT_BITWISE_NOT: return at::bitwise_not(a);
+  case GT_SIN: return at::sin(a);
+  case GT_COS: return at::cos(a);
+  default: throw std::invalid_argument("unknown unary op " + std::to_string(op));
+  }
+}
+static void unary_(int32_t op, at::Tensor &a) {
+  switch (op) {
+  case GT_NEG: a.neg_(); return;
+  case GT_EXP: a.exp_(); return;
+  case GT_LOG: a.log_(); return;
+  case GT_SQRT: a.sqrt_(); return;
+  case GT_ABS: a.abs_(); return;
+  case GT_SIGMOID: a.sigmoid_(); return;
+  case GT_RELU: a.relu_(); return;
+  case GT_FLOOR: a.floor_(); return;
+  case GT_CEIL: a.ceil_(); return;
+  case GT_ROUND: a.round_(); return;
+  case GT_SIGN: a.sign_(); return;
+  case GT_LOG1P: a.log1p_(); return;
+  case GT_TANH: a.tanh_(); return;
+  case GT_RECIPROCAL: a.reciprocal_(); return;
+  case GT_RSQRT: a.rsqrt_(); return;
+  case GT_SQUARE: a.square_(); return;
+  case GT_DETACH: a.detach_(); return;
+  case GT_ZEROS_LIKE: a.zero_(); return;
+  case GT_EXPM1: a.expm1_(); return;
+  case GT_TRUNC: a.trunc_(); return;
+  default: throw std::invalid_argument("unary op " + std::to_string(op) + " has no in-place form");
+  }
+}
+int gt_unary(int32_t op, gt_tensor a, gt_tensor *out) { return guard([&] { put(out, unary(op, T(a))); }); }
+int gt_unary_(int32_t op, gt_tensor a) { return guard([&] { unary_(op, T(a)); }); }
+
+static at::Tensor binary(int32_t op, const at::Tensor &a, const at::Tensor &b) {
+  switch (op) {
+  case GT_ADD: return at::add(a, b);
+  case GT_SUB: return at::sub(a, b);
+  case GT_MUL: return at::mul(a, b);
+  case GT_DIV: return at::div(a, b);
+  case GT_POW: return at::pow(a, b);
+  case GT_MAXIMUM: return at::maximum(a, b);
+  case GT_MINIMUM: return at::minimum(a, b);
+  case GT_EQ: return at::eq(a, b);
+  case GT_NE: return at::ne(a, b);
+  case GT_LT: return at::lt(a, b);
+  case GT_LE: return at::le(a, b);
+  case GT_GT: return at::gt(a, b);
+  case GT_GE: return at::ge(a, b);
+  case GT_LOGICAL_AND: return at::logical_and(a, b);
+  case GT_LOGICAL_OR: return at::logical_or(a, b);
+  case GT_LOGICAL_XOR: return at::logical_xor(a, b);
+  case GT_REMAINDER: return at::remainder(a, b);
+  case GT_FLOOR_DIVIDE: return at::div(a, b, "floor");
+  case GT_DIV_TRUNC: return at::div(a, b, "trunc");
+  case GT_ATAN2: return at::atan2(a, b);
+  case GT_BITWISE_AND: return at::bitwise_and(a, b);
+  case GT_BITWISE_OR: return at::bitwise_or(a, b);
+  case GT_RSUB: return at::sub(b, a);
+  case GT_RDIV: return at::div(b, a);
+  case GT_RPOW: return at::pow(b, a);
+  default: throw std::invalid_argument("unknown binary op " + std::to_string(op));
+  }
+}
+static void binary_(int32_t op, at::Tensor &a, const at::Tensor &b) {
+  switch (op) {
+  case GT_ADD: a.add_(b); return;
+  case GT_SUB: a.sub_(b); return;
+  case GT_MUL: a.mul_(b); return;
+  case GT_DIV: a.div_(b); return;
+  case GT_POW: a.pow_(b); return;
+  case GT_MAXIMUM: a.copy_(at::maximum(a, b)); return;
+  case GT_MINIMUM: a.copy_(at::minimum(a, b)); return;
+  case GT_REMAINDER: a.remainder_(b); return;
+  case GT_FLOOR_DIVIDE: a.div_(b, "floor"); return;
+  case GT_LOGICAL_AND: a.logical_and_(b); return;
+  case GT_LOGICAL_OR: a.logical_or_(b); return;
+  case GT_BITWISE_AND: a.bitwise_and_(b); return;
+  case GT_BITWISE_OR: a.bitwise_or_(b); return;
+  default: throw std::invalid_argument("binary op " + std::to_string(op) + " has no in-place form");
+  }
+}
+int gt_binary(int32_t op, gt_tensor a, gt_tensor b, gt_tensor *out) {
+  return guard([&] { put(out, binary(op, T(a), T(b))); });
+}
+int gt_binary_(int32_t op, gt_tensor a, gt_tensor b) { return guard([&] { binary_(op, T(a), T(b)); }); }
+
+// A wrapped-number tensor keeps the scalar's type promotion rules (int tensor + 2 stays int, + 2.0 becomes float).
+static at::Tensor scalar_tensor(const at::Tensor &like, gt_scalar s) {
+  auto t = at::scalar_tensor(gt::S(s), at::TensorOptions().device(like.device()).dtype(
+      s.kind == 0 ? at::kDouble : (s.kind == 1 ? at::kLong : at::kBool)));
+  t.unsafeGetTensorImpl()->set_wrapped_number(true);
+  return t;
+}
+int gt_binary_scalar(int32_t op, gt_tensor a, gt_scalar s, gt_tensor *out) {
+  return guard([&] {
+    auto &x = T(a);
+    switch (op) {
+    case GT_ADD: put(out, at::add(x, gt::S(s))); return;
+    case GT_SUB: put(out, at::sub(x, gt::S(s))); return;
+    case GT_MUL: put(out, at::mul(x, gt::S(s))); return;
+    case GT_DIV: put(out, at::div(x, gt::S(s))); return;
+    case GT_POW: put(out, at::pow(x, gt::S(s))); return;
+    case GT_RSUB: put(out, at::rsub(x, gt::S(s))); return;
+    case GT_RPOW: put(out, at::pow(gt::S(s), x)); return;
+    default: put(out, binary(op, x, scalar_tensor(x, s)));
+    }
+  });
+}
+int gt_binary_scalar_(int32_t op, gt_tensor a, gt_scalar s) {
+  return guard([&] {
+    auto &x = T(a);
+    switch (op) {
+    case GT_ADD: x.add_(gt::S(s)); return;
+    case GT_SUB: x.sub_(gt::S(s)); return;
+    case GT_MUL: x.mul_(gt::S(s)); return;
+    case GT_DIV: x.div_(gt::S(s)); return;
+    case GT_POW: x.pow_(gt::S(s)); return;
+    default: binary_(op, x, scalar_tensor(x, s));
+    }
+  });
+}
+int gt_add_scaled(gt_tensor a, gt_tensor b, gt_scalar alpha, gt_tensor *out) {
+  return guard([&] { put(out, at::add(T(a), T(b), gt::S(alpha))); });
+}
+int gt_add_scaled_(gt_tensor a, gt_tensor b, gt_scalar alpha) {
+  return guard([&] { T(a).add_(T(b), gt::S(alpha)); });
+}
+int gt_clamp(gt_tensor a, int32_t has_min, double mn, int32_t has_max, double mx, gt_tensor *out) {
+  return guard([&] {
+    std::optional<at::Scalar> lo, hi;
+    if (has_min) lo = mn;
+    if (has_max) hi = mx;
+    put(out, at::clamp(T(a), lo, hi));
+  });
+}
+int gt_clamp_(gt_tensor a, int32_t has_min, double mn, int32_t has_max, double mx) {
+  return guard([&] {
+    std::optional<at::Scalar> lo, hi;
+    if (has_min) lo = mn;
+    if (has_max) hi = mx;
+    T(a).clamp_(lo, hi);
+  });
+}
+int gt_clamp_tensor(gt_tensor a, gt_tensor mn, gt_tensor mx, gt_tensor *out) {
+  return guard([&] { put(out, at::clamp(T(a), gt::opt(mn), gt::opt(mx))); });
+}
+int gt_where(gt_tensor c, gt_tensor a, gt_tensor b, gt_tensor *out) {
+  return guard([&] { put(out, at::where(T(c), T(a), T(b))); });
+}
+int gt_masked_fill(gt_tensor a, gt_tensor m, gt_scalar v, gt_tensor *out) {
+  return guard([&] { put(out, at::masked_fill(T(a), T(m), gt::S(v))); });
+}
+int gt_masked_fill_(gt_tensor a, gt_tensor m, gt_scalar v) {
+  return guard([&] { T(a).masked_fill_(T(m), gt::S(v)); });
+}
+
+// ---- reductions ----
+int gt_reduce(int32_t op, gt_tensor a, const int64_t *d, int32_t nd, int32_t keepdim, int32_t dtype, gt_tensor *out) {
+  return guard([&] {
+    auto &x = T(a);
+    at::OptionalIntArrayRef dimsOpt = nd > 0 ? at::OptionalIntArrayRef(gt::dims(d, nd)) : std::nullopt;
+    std::vector<int64_t> all;
+    if (nd == 0) for (int64_t i = 0; i < x.dim(); ++i) all.push_back(i);
+    at::IntArrayRef dimsAll = nd > 0 ? gt::dims(d, nd) : at::IntArrayRef(all);
+    std::optional<at::ScalarType> st;
+    if (dtype >= 0) st = gt::dtype(dtype);
+    bool kd = keepdim != 0;
+    switch (op) {
+    case GT_SUM: put(out, at::sum(x, dimsOpt, kd, st)); return;
+    case GT_MEAN: put(out, at::mean(x, dimsOpt, kd, st)); return;
+    case GT_PROD: {
+      if (nd > 1) throw std::invalid_argument("prod reduces over one dimension or all");
+      put(out, nd == 0 ? at::prod(x, st) : at::prod(x, d[0], kd, st));
+      return;
+    }
+    case GT_AMAX: put(out, at::amax(x, dimsAll, kd)); return;
+    case GT_AMIN: put(out, at::amin(x, dimsAll, kd)); return;
+    case GT_ANY: put(out, at::any(x, dimsOpt, kd)); return;
+    case GT_ALL: put(out, at::all(x, dimsOpt, kd)); return;
+    case GT_NORM2: put(out, at::linalg_vector_norm(x, 2.0, dimsOpt, kd, st)); return;
+    case GT_COUNT_NONZERO: put(out, at::count_nonzero(x, dimsAll)); return;
+    default: throw std::invalid_argument("unknown reduction " + std::to_string(op));
+    }
+  });
+}
+int gt_vector_norm(gt_tensor a, double ord, gt_tensor *out) {
+  return guard([&] { put(out, at::linalg_vector_norm(T(a), ord)); });
+}
+int gt_max_min_dim(int32_t kind, gt_tensor a, int64_t dim, int32_t keepdim, gt_tensor *values, gt_tensor *indices) {
+  return guard([&] {
+    auto r = kind == 0 ? at::max(T(a), dim, keepdim != 0) : at::min(T(a), dim, keepdim != 0);
+    put(values, std::get<0>(r));
+    put(indices, std::get<1>(r));
+  });
+}
+int gt_arg_max_min(int32_t kind, gt_tensor a, int32_t has_dim, int64_t dim, int32_t keepdim, gt_tensor *out) {
+  return guard([&] {
+    std::optional<int64_t> d;
+    if (has_dim) d = dim;
+    put(out, kind == 0 ? at::argmax(T(a), d, keepdim != 0) : at::argmin(T(a), d, keepdim != 0));
+  });
+}
+int gt_cumsum(gt_tensor a, int64_t dim, gt_tensor *out) { return guard([&] { put(out, at::cumsum(T(a), dim)); }); }
+int gt_topk(gt_tensor a, int64_t k, int64_t dim, int32_t largest, int32_t sorted, gt_tensor *values, gt_tensor *indices) {
+  return guard([&] {
+    auto r = at::topk(T(a), k, dim, largest != 0, sorted != 0);
+    put(values, std::get<0>(r));
+    put(indices, std::get<1>(r));
+  });
+}
+int gt_sort(gt_tensor a, int64_t dim, int32_t desc, int32_t stable, gt_tensor *values, gt_tensor *indices) {
+  return guard([&] {
+    auto r = at::sort(T(a), std::optional<bool>(stable != 0), dim, desc != 0);
+    put(values, std::get<0>(r));
+    put(indices, std::get<1>(r));
+  });
+}
+
+// ---- shape and indexing ----
+int gt_reshape(gt_tensor a, const int64_t *s, int32_t n, gt_tensor *out) {
+  return guard([&] { put(out, T(a).reshape(gt::dims(s, n))); });
+}
+int gt_view(gt_tensor a, const int64_t *s, int32_t n, gt_tensor *out) {
+  return guard([&] { put(out, T(a).view(gt::dims(s, n))); });
+}
+int gt_permute(gt_tensor a, const int64_t *d, int32_t n, gt_tensor *out) {
+  return guard([&] { put(out, T(a).permute(gt::dims(d, n))); });
+}
+int gt_transpose(gt_tensor a, int64_t d0, int64_t d1, gt_tensor *out) {
+  return guard([&] { put(out, T(a).transpose(d0, d1)); });
+}
+int gt_flatten(gt_tensor a, int64_t s, int64_t e, gt_tensor *out) { return guard([&] { put(out, T(a).flatten(s, e)); }); }
+int gt_unsqueeze(gt_tensor a, int64_t d, gt_tensor *out) { return guard([&] { put(out, T(a).unsqueeze(d)); }); }
+int gt_squeeze(gt_tensor a, int32_t has_dim, int64_t d, gt_tensor *out) {
+  return guard([&] { put(out, has_dim ? T(a).squeeze(d) : T(a).squeeze()); });
+}
+int gt_expand(gt_tensor a, const int64_t *s, int32_t n, gt_tensor *out) {
+  return guard([&] { put(out, T(a).expand(gt::dims(s, n))); });
+}
+int gt_repeat(gt_tensor a, const int64_t *r, int32_t n, gt_tensor *out) {
+  return guard([&] { put(out, T(a).repeat(gt::dims(r, n))); });
+}
+int gt_flip(gt_tensor a, const int64_t *d, int32_t n, gt_tensor *out) {
+  return guard([&] { put(out, at::flip(T(a), gt::dims(d, n))); });
+}
+int gt_narrow(gt_tensor a, int64_t dim, int64_t start, int64_t len, gt_tensor *out) {
+  return guard([&] { put(out, T(a).narrow(dim, start, len)); });
+}
+int gt_slice(gt_tensor a, int64_t dim, int64_t start, int64_t end, int64_t step, gt_tensor *out) {
+  return guard([&] { put(out, T(a).slice(dim, start, end, step)); });
+}
+int gt_select(gt_tensor a, int64_t dim, int64_t index, gt_tensor *out) {
+  return guard([&] { put(out, T(a).select(dim, index)); });
+}
+int gt_index_select(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor *out) {
+  return guard([&] { put(out, at::index_select(T(a), dim, T(idx))); });
+}
+int gt_gather(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor *out) {
+  return guard([&] { put(out, at::gather(T(a), dim, T(idx))); });
+}
+int gt_scatter(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor src, gt_tensor *out) {
+  return guard([&] { put(out, at::scatter(T(a), dim, T(idx), T(src))); });
+}
+int gt_scatter_value(gt_tensor a, int64_t dim, gt_tensor idx, gt_scalar v, gt_tensor *out) {
+  return guard([&] { put(out, at::scatter(T(a), dim, T(idx), gt::S(v))); });
+}
+int gt_scatter_add(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor src, gt_tensor *out) {
+  return guard([&] { put(out, at::scatter_add(T(a), dim, T(idx), T(src))); });
+}
+int gt_scatter_add_(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor src) {
+  return guard([&] { T(a).scatter_add_(dim, T(idx), T(src)); });
+}
+int gt_index_add_(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor src) {
+  return guard([&] { T(a).index_add_(dim, T(idx), T(src)); });
+}
+int gt_masked_select(gt_tensor a, gt_tensor m, gt_tensor *out) {
+  return guard([&] { put(out, at::masked_select(T(a), T(m))); });
+}
+int gt_index(gt_tensor a, gt_tensor idx, gt_tensor *out) {
+  return guard([&] {
+    c10::List<std::optional<at::Tensor>> l;
+    l.push_back(T(idx));
+    put(out, at::index(T(a), l));
+  });
+}
+int gt_index_put_(gt_tensor a, gt_tensor idx, gt_tensor v, int32_t acc) {
+  return guard([&] {
+    c10::List<std::optional<at::Tensor>> l;
+    l.push_back(T(idx));
+    T(a).index_put_(l, T(v), acc != 0);
+  });
+}
+int gt_index_fill_(gt_tensor a, gt_tensor idx, gt_scalar v) {
+  return guard([&] {
+    c10::List<std::optional<at::Tensor>> l;
+    l.push_back(T(idx));
+    T(a).index_put_(l, at::scalar_tensor(gt::S(v), T(a).options()));
+  });
+}
+int gt_nonzero(gt_tensor a, gt_tensor *out) { return guard([&] { put(out, at::nonzero(T(a))); }); }
+
+static std::vector<at::Tensor> list(const gt_tensor *ts, int32_t n) {
+  if (n < 0) throw std::invalid_argument("negative tensor count");
+  if (n > 0) gt::need(ts, "tensors");
+  std::vector<at::Tensor> v;
+  v.reserve(n);
+  for (int32_t i = 0; i < n; ++i) v.push_back(T(ts[i]));
+  return v;
+}
+int gt_cat(const gt_tensor *ts, int32_t n, int64_t dim, gt_tensor *out) {
+  return guard([&] { put(out, at::cat(list(ts, n), dim)); });
+}
+int gt_stack(const gt_tensor *ts, int32_t n, int64_t dim, gt_tensor *out) {
+  return guard([&] { put(out, at::stack(list(ts, n), dim)); });
+}
+int gt_split(gt_tensor a, const int64_t *sizes, int32_t n, int64_t dim, gt_tensor *outs) {
+  return guard([&] {
+    auto parts = at::split_with_sizes(T(a), gt::dims(sizes, n), dim);
+    gt::need(outs, "outs");
+    for (int32_t i = 0; i < n; ++i) outs[i].ptr = nullptr;
+    for (int32_t i = 0; i < n; ++i) put(&outs[i], parts[i]);
+  });
+}
+int gt_unique_sorted(gt_tensor a, gt_tensor *out) {
+  return guard([&] { put(out, std::get<0>(at::_unique2(T(a), true, false, false))); });
+}
+int gt_pad(gt_tensor a, const int64_t *pads, int32_t n, double value, gt_tensor *out) {
+  return guard([&] { put(out, at::constant_pad_nd(T(a), gt::dims(pads, n), value)); });
+}
+
+} // extern "C"

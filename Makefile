@@ -1,0 +1,57 @@
+# GHM on libtorch. Two commands on a fresh machine:
+#   make demo   builds everything and runs the main job on an embedded default
+#   make test   builds everything and runs the test suite
+# Every target is idempotent and quick when nothing changed.
+#
+# Another libtorch (e.g. a CUDA one): make shim TORCH_CMAKE_PREFIX=/path/to/libtorch/share/cmake
+SHELL := /bin/bash
+ROOT := $(abspath .)
+PY := $(ROOT)/.venv/bin/python
+SHIM_BUILD := $(ROOT)/.build-shim
+TORCH_CMAKE_PREFIX ?=
+SWIFT_BUILD_FLAGS ?=
+DIST := $(ROOT)/dist
+# build-progress lines hidden from the output
+QUIET := ^(\[[0-9]+/[0-9]+\] |Building for |Write |Compiling |Linking |Fetching |Fetched |Computing |Computed |Creating working copy|Working copy )
+
+.PHONY: all setup shim build test demo bench clean info
+
+all: build
+
+setup:
+	@tools/setup.sh
+
+# The shim is configured against the venv's libtorch unless TORCH_CMAKE_PREFIX names another one.
+shim: setup
+	@prefix="$(TORCH_CMAKE_PREFIX)"; \
+	if [ -z "$$prefix" ]; then prefix="$$($(PY) -c 'import torch;print(torch.utils.cmake_prefix_path)')"; fi; \
+	if [ ! -f "$(SHIM_BUILD)/build.ninja" ] || [ "$$(cat $(SHIM_BUILD)/.prefix 2>/dev/null)" != "$$prefix" ]; then \
+	  echo "[shim] configuring against $$prefix"; \
+	  cmake -S CShim -B "$(SHIM_BUILD)" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$$prefix" >/dev/null \
+	    && echo "$$prefix" > "$(SHIM_BUILD)/.prefix"; \
+	fi; \
+	set -o pipefail; cmake --build "$(SHIM_BUILD)" | { grep -v '^ninja: no work to do' || true; }; \
+	test -f "$(SHIM_BUILD)/lib/libghm_torch.so" && test -f "$(SHIM_BUILD)/lib/libghm_vision.so"
+
+# Debug build of everything (tests use it) and a relocatable release bundle of the tool in dist/:
+# dist/bin/ghm (static Swift runtime) + dist/lib/libghm_*.so; the binary's run-time path finds both.
+build: shim
+	@set -o pipefail; swift build $(SWIFT_BUILD_FLAGS) 2>&1 | { grep -Ev "$(QUIET)" || true; }
+	@set -o pipefail; swift build -c release --product ghm --static-swift-stdlib $(SWIFT_BUILD_FLAGS) 2>&1 \
+	  | { grep -Ev "$(QUIET)" || true; }
+	@mkdir -p $(DIST)/bin $(DIST)/lib
+	@cp -f .build/release/ghm $(DIST)/bin/ghm.tmp && mv -f $(DIST)/bin/ghm.tmp $(DIST)/bin/ghm
+	@cp -f $(SHIM_BUILD)/lib/libghm_torch.so $(SHIM_BUILD)/lib/libghm_vision.so $(DIST)/lib/
+	@echo "[build] dist/bin/ghm ready"
+
+test: build
+	@set -o pipefail; swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/test.log | { grep -Ev "$(QUIET)" || true; }
+
+demo: build
+	@tools/demo.sh
+
+info: build
+	@$(DIST)/bin/ghm info
+
+clean:
+	rm -rf .build .build-shim dist

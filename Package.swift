@@ -1,0 +1,45 @@
+// swift-tools-version: 6.0
+// GHM (RetinaNet + GHM-C + GHM-R) on libtorch. The C shim in CShim/ is built by CMake (`make shim`)
+// into .build-shim/lib before SwiftPM runs; see the Makefile.
+import PackageDescription
+import Foundation
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let shimLib = "\(root)/.build-shim/lib"
+
+// Every product that links the shim finds it without LD_LIBRARY_PATH: the absolute build folder
+// for in-tree use, and $ORIGIN/../lib for a relocated bundle (dist/bin/ghm + dist/lib/*.so).
+let shimLinker: [LinkerSetting] = [
+    .unsafeFlags(["-L\(shimLib)", "-Xlinker", "-rpath", "-Xlinker", shimLib,
+                  "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../lib"]),
+]
+
+let package = Package(
+    name: "GHM",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ghm", targets: ["ghm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CGHMTorch", path: "Sources/CGHMTorch"),
+        .systemLibrary(name: "CGHMVision", path: "Sources/CGHMVision"),
+        .target(name: "Torch", dependencies: ["CGHMTorch"], linkerSettings: shimLinker),
+        .target(name: "Imaging", dependencies: ["CGHMVision"], linkerSettings: shimLinker),
+        .target(name: "TorchNN", dependencies: ["Torch"]),
+        .target(name: "COCO"),
+        .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
+        .executableTarget(name: "ghm", dependencies: [
+            "Torch", "TorchNN", "Imaging", "COCO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
+        .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "TestSupport"]),
+        .testTarget(name: "COCOTests", dependencies: ["COCO"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,50 @@
+import CGHMTorch
+
+/// Process-wide libtorch settings and facts.
+public enum Torch {
+    /// The libtorch version the shim was compiled against, e.g. "2.13.0".
+    public static var version: String {
+        var buf = [CChar](repeating: 0, count: 64)
+        gt_version(&buf, buf.count)
+        return String(cString: buf)
+    }
+
+    public static var cudaAvailable: Bool {
+        var v: Int32 = 0
+        gt_cuda_is_available(&v)
+        return v != 0
+    }
+
+    public static var cudaDeviceCount: Int {
+        var v: Int32 = 0
+        gt_cuda_device_count(&v)
+        return Int(v)
+    }
+
+    /// Intra-op threads (`torch.get_num_threads`).
+    public static var threads: Int {
+        var v: Int32 = 0
+        gt_get_num_threads(&v)
+        return Int(v)
+    }
+
+    public static func setThreads(_ n: Int) throws(TorchError) {
+        try check("set_num_threads", gt_set_num_threads(Int32(n)))
+    }
+
+    /// Seeds the global generator (`torch.manual_seed`).
+    public static func manualSeed(_ seed: UInt64) throws(TorchError) {
+        try check("manual_seed", gt_manual_seed(seed))
+    }
+
+    public static var gradEnabled: Bool {
+        var v: Int32 = 0
+        gt_grad_enabled(&v)
+        return v != 0
+    }
+
+    /// Waits for queued CUDA work (no-op without CUDA); use before reading a timer.
+    public static func synchronize() throws(TorchError) {
+        try check("cuda_synchronize", gt_cuda_synchronize())
+    }
+}

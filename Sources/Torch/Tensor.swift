@@ -1,0 +1,156 @@
+import CGHMTorch
+
+/// A libtorch tensor. One handle, freed in `deinit`. A class on purpose: libtorch tensors share storage, and in-place
+/// ops are visible through every reference. Copies are explicit (`clone()`, `detach()`).
+public final class Tensor: CustomStringConvertible {
+    public let handle: gt_tensor
+
+    /// Takes ownership of a handle returned by the shim.
+    public init(owning handle: gt_tensor) {
+        self.handle = handle
+    }
+
+    deinit { gt_free(handle) }
+
+    // MARK: information
+
+    public var rank: Int {
+        var n: Int32 = 0
+        gt_ndim(handle, &n)
+        return Int(n)
+    }
+
+    public var shape: [Int] {
+        let n = rank
+        var buf = [Int64](repeating: 0, count: n)
+        gt_shape(handle, &buf, Int32(n))
+        return buf.map { Int($0) }
+    }
+
+    public var strides: [Int] {
+        let n = rank
+        var buf = [Int64](repeating: 0, count: n)
+        gt_strides(handle, &buf, Int32(n))
+        return buf.map { Int($0) }
+    }
+
+    public var storageOffset: Int {
+        var v: Int64 = 0
+        gt_storage_offset(handle, &v)
+        return Int(v)
+    }
+
+    public func size(_ dim: Int) -> Int {
+        let s = shape
+        return s[dim < 0 ? dim + s.count : dim]
+    }
+
+    public var numel: Int {
+        var v: Int64 = 0
+        gt_numel(handle, &v)
+        return Int(v)
+    }
+
+    public var dtype: DType {
+        var v: Int32 = 0
+        gt_dtype(handle, &v)
+        return DType(rawValue: v) ?? .float32
+    }
+
+    public var device: Device {
+        var type: Int32 = 0
+        var index: Int32 = 0
+        gt_device(handle, &type, &index)
+        return type == 0 ? .cpu : .cuda(Int(Swift.max(index, 0)))
+    }
+
+    public var isContiguous: Bool {
+        var v: Int32 = 0
+        gt_is_contiguous(handle, &v)
+        return v != 0
+    }
+
+    /// True when both tensors view the same storage.
+    public func sharesStorage(with other: Tensor) -> Bool {
+        var v: Int32 = 0
+        gt_same_storage(handle, other.handle, &v)
+        return v != 0
+    }
+
+    public var description: String {
+        "Tensor(shape: \(shape), dtype: \(dtype), device: \(device))"
+    }
+
+    // MARK: creation from Swift data
+
+    /// A tensor holding a copy of `array` with the given shape (row-major).
+    public convenience init<T: TensorElement>(_ array: [T], shape: [Int]) throws(TorchError) {
+        let count = shape.reduce(1, *)
+        guard count == array.count, shape.allSatisfy({ $0 >= 0 }) else {
+            throw TorchError(op: "Tensor.init", message: "\(array.count) elements cannot have shape \(shape)")
+        }
+        let dims = shape.map { Int64($0) }
+        var out = gt_tensor(ptr: nil)
+        let status = array.withUnsafeBytes { raw in
+            gt_from_data(raw.baseAddress, raw.count, dims, Int32(dims.count), T.dtype.rawValue, &out)
+        }
+        if status != 0 { throw TorchError.last("Tensor.init") }
+        self.init(owning: out)
+    }
+
+    /// A 1-D tensor holding a copy of `array`.
+    public convenience init<T: TensorElement>(_ array: [T]) throws(TorchError) {
+        try self.init(array, shape: [array.count])
+    }
+
+    /// A 0-dimensional tensor.
+    public convenience init<T: TensorElement>(scalar: T) throws(TorchError) {
+        try self.init([scalar], shape: [])
+    }
+
+    /// A tensor of `dtype` holding a copy of raw bytes (native byte order), row-major.
+    public static func fromBytes(_ bytes: UnsafeRawBufferPointer, shape: [Int], dtype: DType) throws(TorchError) -> Tensor {
+        let dims = shape.map { Int64($0) }
+        return try make("Tensor.fromBytes") { gt_from_data(bytes.baseAddress, bytes.count, dims, Int32(dims.count), dtype.rawValue, $0) }
+    }
+
+    // MARK: read-out
+
+    /// The elements converted to `T`, row-major (works for any device, layout and dtype).
+    public func toArray<T: TensorElement>(_ type: T.Type = T.self) throws(TorchError) -> [T] {
+        let n = numel
+        var out = [T](unsafeUninitializedCapacity: n) { _, count in count = n }
+        let status = out.withUnsafeMutableBytes { raw in gt_read(handle, T.dtype.rawValue, raw.baseAddress, raw.count) }
+        try check("toArray", status)
+        return out
+    }
+
+    public func floats() throws(TorchError) -> [Float] { try toArray(Float.self) }
+    public func doubles() throws(TorchError) -> [Double] { try toArray(Double.self) }
+    public func int64s() throws(TorchError) -> [Int64] { try toArray(Int64.self) }
+    public func bytes() throws(TorchError) -> [UInt8] { try toArray(UInt8.self) }
+    public func bools() throws(TorchError) -> [Bool] { try toArray(Bool.self) }
+
+    /// The value of a one-element tensor.
+    public func item() throws(TorchError) -> Double {
+        var f = 0.0
+        try check("item", gt_item(handle, &f, nil))
+        return f
+    }
+
+    public func itemInt() throws(TorchError) -> Int {
+        var i: Int64 = 0
+        try check("item", gt_item(handle, nil, &i))
+        return Int(i)
+    }
+
+    /// Calls `body` with the raw bytes of a contiguous CPU tensor (no copy). The pointer is valid only inside `body`.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard device == .cpu, isContiguous else {
+            throw TorchError(op: "withUnsafeBytes", message: "needs a contiguous CPU tensor")
+        }
+        var p: UnsafeRawPointer?
+        try check("withUnsafeBytes", gt_data_ptr(handle, &p))
+        return try withExtendedLifetime(self) { try body(UnsafeRawBufferPointer(start: p, count: numel * dtype.byteSize)) }
+    }
+}

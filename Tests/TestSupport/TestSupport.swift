@@ -1,0 +1,156 @@
+import Foundation
+import Torch
+import XCTest
+
+/// Paths of the repository, found from this file's location (Tests/TestSupport/…).
+public enum Repo {
+    public static let root: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    public static let python = root + "/.venv/bin/python"
+    public static func path(_ relative: String) -> String { root + "/" + relative }
+
+    /// A fresh temporary folder, removed by the caller (or left for inspection in /tmp).
+    public static func temporaryDirectory(_ name: String = "ghm-test") throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.path
+    }
+}
+
+public struct ProcessFailure: Error, CustomStringConvertible {
+    public let command: String
+    public let status: Int32
+    public let stderr: String
+    public var description: String { "`\(command)` exited with \(status):\n\(stderr)" }
+}
+
+/// Output of a finished process.
+public struct ProcessResult {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+/// Runs an executable with arguments and optional standard input; waits; returns status and outputs.
+@discardableResult
+public func runProcess(_ executable: String, _ args: [String], stdin: String? = nil,
+                       environment: [String: String]? = nil, cwd: String? = nil) throws -> ProcessResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
+    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    let out = Pipe(), err = Pipe(), inp = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = inp
+    try p.run()
+    if let stdin { inp.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
+    try? inp.fileHandleForWriting.close()
+    // Read both pipes concurrently so neither fills up and blocks the child.
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async {
+        errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    let errData = errBox.data
+    p.waitUntilExit()
+    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs Python code in the project's virtual environment. The code fills a dict `out` whose values may be tensors,
+/// numbers or lists; they come back as JSON (tensors as {"shape": [...], "f64": base64 of little-endian float64},
+/// exact: Foundation's JSON number parsing is not correctly rounded).
+/// Fails loudly (never skips) when the venv is missing.
+public func python(_ code: String) throws -> [String: Any] {
+    guard FileManager.default.isExecutableFile(atPath: Repo.python) else {
+        throw ProcessFailure(command: Repo.python, status: -1, stderr: "the project venv is missing: run `make setup`")
+    }
+    let prelude = """
+        import base64, json, math, sys
+        import torch
+        out = {}
+
+        """
+    let epilogue = """
+
+        def _enc(v):
+            if isinstance(v, torch.Tensor):
+                t = v.detach().cpu()
+                if t.dtype == torch.bool: t = t.to(torch.uint8)
+                raw = t.reshape(-1).to(torch.float64).contiguous().numpy().tobytes()
+                return {"shape": list(t.shape), "f64": base64.b64encode(raw).decode(), "dtype": str(v.dtype)}
+            if isinstance(v, (list, tuple)): return [_enc(x) for x in v]
+            if isinstance(v, dict): return {k: _enc(x) for k, x in v.items()}
+            return v
+        sys.stdout.write(json.dumps({k: _enc(v) for k, v in out.items()}))
+        """
+    let r = try runProcess(Repo.python, ["-c", prelude + code + epilogue])
+    guard r.status == 0 else { throw ProcessFailure(command: "python", status: r.status, stderr: r.stderr) }
+    guard let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] else {
+        throw ProcessFailure(command: "python", status: 0, stderr: "output is not a JSON object: \(r.stdout.prefix(200))")
+    }
+    return obj
+}
+
+/// A tensor value decoded from `python(_:)` output.
+public struct PyTensor {
+    public let shape: [Int]
+    public let data: [Double]
+
+    public init?(_ any: Any?) {
+        guard let d = any as? [String: Any], let shape = d["shape"] as? [Int], let b64 = d["f64"] as? String,
+              let raw = Data(base64Encoded: b64), raw.count % 8 == 0 else { return nil }
+        self.shape = shape
+        self.data = raw.withUnsafeBytes { p in (0..<raw.count / 8).map { p.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) } }
+    }
+}
+
+/// Asserts that two sequences agree elementwise: |a − b| ≤ atol + rtol·|b|, NaN equal to NaN, same count.
+public func assertClose(_ a: [Double], _ b: [Double], atol: Double = 1e-6, rtol: Double = 1e-6, _ message: String = "",
+                        file: StaticString = #filePath, line: UInt = #line) {
+    guard a.count == b.count else {
+        XCTFail("\(message) count \(a.count) != \(b.count)", file: file, line: line)
+        return
+    }
+    var worst = 0.0, worstIndex = -1
+    for i in 0..<a.count where !(a[i] == b[i] || (a[i].isNaN && b[i].isNaN)) {
+        let excess = Swift.abs(a[i] - b[i]) - (atol + rtol * Swift.abs(b[i]))
+        if excess.isNaN || excess > worst { worst = excess.isNaN ? .infinity : excess; worstIndex = i }
+    }
+    if worstIndex >= 0 {
+        XCTFail("\(message) differ at [\(worstIndex)]: \(a[worstIndex]) vs \(b[worstIndex]) (atol \(atol), rtol \(rtol))",
+                file: file, line: line)
+    }
+}
+
+/// Compares a tensor with a value from `python(_:)`: shape and elements.
+public func assertClose(_ t: Tensor, _ ref: Any?, atol: Double = 1e-6, rtol: Double = 1e-6, _ message: String = "",
+                        file: StaticString = #filePath, line: UInt = #line) {
+    guard let r = PyTensor(ref) else {
+        XCTFail("\(message) reference is not a tensor: \(String(describing: ref).prefix(100))", file: file, line: line)
+        return
+    }
+    XCTAssertEqual(t.shape, r.shape, "\(message) shape", file: file, line: line)
+    do {
+        assertClose(try t.doubles(), r.data, atol: atol, rtol: rtol, message, file: file, line: line)
+    } catch {
+        XCTFail("\(message) \(error)", file: file, line: line)
+    }
+}
+
+/// The resident set size of this process in MB (Linux /proc).
+public func residentMemoryMB() -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kb / 1024
+    }
+    return 0
+}
