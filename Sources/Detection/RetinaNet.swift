@@ -1,0 +1,68 @@
+import Foundation
+import GHMLosses
+import Torch
+import TorchNN
+
+/// mmdet's `RetinaNet` (a `SingleStageDetector`): `backbone` (ResNet) → `neck` (FPN) → `bbox_head` (RetinaHead).
+/// Its state-dict keys are MMDetection's by construction.
+public final class RetinaNet: Module {
+    public let backbone: ResNet
+    public let neck: FPN
+    public let bboxHead: RetinaHead
+    public let config: DetectorConfig
+    public let postProcessor: PostProcessor
+
+    public init(_ config: DetectorConfig) throws {
+        self.config = config
+        backbone = try ResNet(config.model.backbone)
+        neck = try FPN(config.model.neck)
+        bboxHead = try RetinaHead(config.model.bboxHead)
+        postProcessor = PostProcessor(cfg: config.model.testCfg, coder: bboxHead.bboxCoder,
+                                      anchors: bboxHead.anchorGenerator, numClasses: config.model.bboxHead.numClasses)
+        super.init()
+    }
+
+    /// The model's device (where its parameters live).
+    public var device: Device { backbone.conv1.weight.device }
+
+    /// FPN features P3…P7 of a pre-processed batch (N, 3, H, W).
+    public func extractFeatures(_ images: Tensor) throws(TorchError) -> [Tensor] {
+        try neck(backbone(images))
+    }
+
+    /// Raw head outputs per level.
+    public func forwardRaw(_ images: Tensor) throws(TorchError) -> (clsScores: [Tensor], bboxPreds: [Tensor]) {
+        try bboxHead(extractFeatures(images))
+    }
+
+    /// Detections per image in original-image pixels (`simple_test(..., rescale=True)`), without gradients.
+    public func detect(_ images: Tensor, metas: [ImageMeta]) throws(TorchError) -> [Detections] {
+        try withNoGrad { () throws(TorchError) -> [Detections] in
+            let (cls, reg) = try forwardRaw(images)
+            return try postProcessor.detections(clsScores: cls, bboxPreds: reg, metas: metas)
+        }
+    }
+
+    /// The GHM buffers that mmdet's own loading tolerates to be absent from a checkpoint.
+    public var optionalKeys: Set<String> {
+        Set(namedBuffers().map(\.key).filter { $0.hasPrefix("bbox_head.loss_cls.") || $0.hasPrefix("bbox_head.loss_bbox.") })
+    }
+
+    /// Loads an mmdet state dict: strict, except that the GHM loss buffers may be absent (mmdet tolerates that).
+    @discardableResult
+    public func loadStateDict(_ tensors: [String: Tensor], source: String? = nil) throws -> LoadReport {
+        try load(tensors, strict: true, allowMissing: optionalKeys, source: source)
+    }
+}
+
+/// COCO's 80 class names in mmdet's label order (`CocoDataset.CLASSES`).
+public let cocoClasses = [
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant",
+    "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard",
+    "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli",
+    "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant", "bed", "dining table", "toilet",
+    "tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
+]
