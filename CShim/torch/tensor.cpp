@@ -1,5 +1,6 @@
 // Torch shim, part 1: runtime, lifetime, creation, read-out, elementwise ops, reductions, shape and indexing.
 #include "guard.h"
+#include <cmath>
 #include <ATen/Parallel.h>
 #include <torch/headeronly/version.h>
 
@@ -362,21 +363,17 @@ int gt_add_scaled(gt_tensor a, gt_tensor b, gt_scalar alpha, gt_tensor *out) {
 int gt_add_scaled_(gt_tensor a, gt_tensor b, gt_scalar alpha) {
   return guard([&] { T(a).add_(T(b), gt::S(alpha)); });
 }
+// Clamp bounds: whole numbers stay integral on integer tensors (a float bound would promote the result to float).
+static std::optional<at::Scalar> bound(const at::Tensor &a, int32_t has, double v) {
+  if (!has) return std::nullopt;
+  if (!a.is_floating_point() && v == std::floor(v) && std::abs(v) < 9.0e15) return at::Scalar(static_cast<int64_t>(v));
+  return at::Scalar(v);
+}
 int gt_clamp(gt_tensor a, int32_t has_min, double mn, int32_t has_max, double mx, gt_tensor *out) {
-  return guard([&] {
-    std::optional<at::Scalar> lo, hi;
-    if (has_min) lo = mn;
-    if (has_max) hi = mx;
-    put(out, at::clamp(T(a), lo, hi));
-  });
+  return guard([&] { put(out, at::clamp(T(a), bound(T(a), has_min, mn), bound(T(a), has_max, mx))); });
 }
 int gt_clamp_(gt_tensor a, int32_t has_min, double mn, int32_t has_max, double mx) {
-  return guard([&] {
-    std::optional<at::Scalar> lo, hi;
-    if (has_min) lo = mn;
-    if (has_max) hi = mx;
-    T(a).clamp_(lo, hi);
-  });
+  return guard([&] { T(a).clamp_(bound(T(a), has_min, mn), bound(T(a), has_max, mx)); });
 }
 int gt_clamp_tensor(gt_tensor a, gt_tensor mn, gt_tensor mx, gt_tensor *out) {
   return guard([&] { put(out, at::clamp(T(a), gt::opt(mn), gt::opt(mx))); });

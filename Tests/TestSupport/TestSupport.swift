@@ -7,6 +7,8 @@ public enum Repo {
     public static let root: String = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     public static let python = root + "/.venv/bin/python"
+    /// The separate MMDetection 2.16.0 environment made by `tools/mmdet_env.sh` (`make mmdet-env`).
+    public static let mmdetPython = root + "/.venv-mmdet/bin/python"
     public static func path(_ relative: String) -> String { root + "/" + relative }
 
     /// A fresh temporary folder, removed by the caller (or left for inspection in /tmp).
@@ -69,8 +71,26 @@ public func runProcess(_ executable: String, _ args: [String], stdin: String? = 
 /// exact: Foundation's JSON number parsing is not correctly rounded).
 /// Fails loudly (never skips) when the venv is missing.
 public func python(_ code: String) throws -> [String: Any] {
-    guard FileManager.default.isExecutableFile(atPath: Repo.python) else {
-        throw ProcessFailure(command: Repo.python, status: -1, stderr: "the project venv is missing: run `make setup`")
+    try runPythonJSON(Repo.python, code, missing: "the project venv is missing: run `make setup`")
+}
+
+/// Like `python(_:)`, in the MMDetection 2.16.0 environment with the project's import shims installed, so the
+/// code can `import mmdet`. Fails loudly when that environment is missing.
+public func mmdetPython(_ code: String) throws -> [String: Any] {
+    let shims = """
+        import sys
+        sys.path.insert(0, \(String(reflecting: Repo.path("tools/mmdet_shims"))))
+        import ghm_mmdet_shims
+        ghm_mmdet_shims.install()
+
+        """
+    return try runPythonJSON(Repo.mmdetPython, shims + code,
+                             missing: "the MMDetection environment .venv-mmdet is missing: run `make mmdet-env` (tools/mmdet_env.sh)")
+}
+
+func runPythonJSON(_ interpreter: String, _ code: String, missing: String) throws -> [String: Any] {
+    guard FileManager.default.isExecutableFile(atPath: interpreter) else {
+        throw ProcessFailure(command: interpreter, status: -1, stderr: missing)
     }
     let prelude = """
         import base64, json, math, sys
@@ -91,7 +111,7 @@ public func python(_ code: String) throws -> [String: Any] {
             return v
         sys.stdout.write(json.dumps({k: _enc(v) for k, v in out.items()}))
         """
-    let r = try runProcess(Repo.python, ["-c", prelude + code + epilogue])
+    let r = try runProcess(interpreter, ["-c", prelude + code + epilogue])
     guard r.status == 0 else { throw ProcessFailure(command: "python", status: r.status, stderr: r.stderr) }
     guard let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] else {
         throw ProcessFailure(command: "python", status: 0, stderr: "output is not a JSON object: \(r.stdout.prefix(200))")

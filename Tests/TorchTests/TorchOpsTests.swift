@@ -78,6 +78,10 @@ final class TorchOpsTests: XCTestCase {
         XCTAssertEqual(try (i + 2).dtype, .int64)
         XCTAssertEqual(try (i + 0.5).dtype, .float32)
         XCTAssertEqual(try (i .> 1).dtype, .bool)
+        // whole-number clamp bounds keep integer tensors integral (torch would promote a float bound)
+        XCTAssertEqual(try i.clamp(min: 0, max: 1).dtype, .int64)
+        XCTAssertEqual(try i.clamp(min: 0, max: 1).int64s(), [1, 1])
+        XCTAssertEqual(try i.clamp(max: 1.5).dtype, .float32)
     }
 
     func testElementwise() throws {
