@@ -11,6 +11,6 @@ struct GHM: ParsableCommand {
             --help. Exit codes: 0 success, 1 failure (a message on stderr names the file, key or item at fault), \
             64 usage error.
             """,
-        subcommands: [InfoCommand.self, CocoEvalCommand.self]
+        subcommands: [InfoCommand.self, CocoEvalCommand.self, BenchCommand.self, InspectCommand.self]
     )
 }
