@@ -92,7 +92,7 @@ extension ImageTransform {
         }
     }
 
-    /// Resize (INTER_LINEAR on uint8), optional flip, BGR→RGB, (x − mean)·(1/std) in float32 like mmcv's
+    /// Resize (INTER_LINEAR on uint8), optional flip, BGR→RGB, (x − mean)·(1/std) rounded like mmcv's
     /// `imnormalize_`, zero padding to the size divisor.
     public func prepare(_ image: Image, filename: String, flip: Bool = false, device: Device = .cpu) throws -> PreparedImage {
         let (h, w, c) = (image.height, image.width, image.channels)
@@ -115,10 +115,11 @@ extension ImageTransform {
         let h = resized.height, w = resized.width
         var x = try Tensor(resized.bytes(), shape: [h, w, 3]).to(device, dtype: .float32)
         if toRGB { x = try x.flip([2]) }
-        // mmcv stores mean/std as float32, then cv2 works in float32 with mean and 1/std (computed in float64).
-        let mean = try Tensor(self.mean.map { Float(Float($0)) }).to(device)
-        let stdinv = try Tensor(self.std.map { Float(1.0 / Double(Float($0))) }).to(device)
-        x = try (x - mean) * stdinv
+        // mmcv stores mean/std as float32; cv2.subtract works in float32, cv2.multiply by 1/std (float64) rounds
+        // the double product to float32: do exactly that.
+        let mean = try Tensor(self.mean.map { Float($0) }).to(device)
+        let stdinv = try Tensor(self.std.map { 1.0 / Double(Float($0)) }).to(device)
+        x = try ((x - mean).to(.float64) * stdinv).to(.float32)
         let chw = try x.permute([2, 0, 1])
         return try chw.pad([0, padded(w) - w, 0, padded(h) - h], value: 0).contiguous()
     }

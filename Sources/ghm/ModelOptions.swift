@@ -1,0 +1,85 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Imaging
+import Torch
+
+/// Options shared by the commands that run the model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Experiment config (YAML, MMDetection field names), e.g. configs/retinanet_ghm_r50_fpn_1x_coco.yml.")
+    var config: String
+
+    @Option(name: .long, help: "Weights: an MMDetection .pth (legacy or zip) or a safetensors file.")
+    var checkpoint: String
+
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: "Override a config value, e.g. --set model.test_cfg.score_thr=0.3 (repeatable).")
+    var overrides: [String] = []
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Test-time img_scale W H (shorthand for the test pipeline's img_scale).")
+    var imgScale: [Int] = []
+
+    @Option(name: .long, help: "cpu, cuda or cuda:N.")
+    var device = "cpu"
+
+    @Option(name: .long, help: "Intra-op threads (default: libtorch's choice).")
+    var threads: Int?
+
+    func validate() throws {
+        guard Device(device) != nil else { throw ValidationError("--device must be cpu, cuda or cuda:N, not '\(device)'") }
+        guard imgScale.isEmpty || (imgScale.count == 2 && imgScale.allSatisfy { $0 > 0 }) else {
+            throw ValidationError("--img-scale takes two positive integers: W H")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// The config with the overrides (and --img-scale) applied.
+    func loadConfig() throws -> DetectorConfig {
+        var sets = overrides
+        if imgScale.count == 2 {
+            // the img_scale of whichever test pipeline is in use
+            let probe = try DetectorConfig.load(path: config, overrides: overrides)
+            let inData = probe.data.test.pipeline != nil
+            let steps = probe.data.test.pipeline ?? probe.testPipeline
+            let base = inData ? "data.test.pipeline" : "test_pipeline"
+            for (i, step) in steps.enumerated() {
+                switch step {
+                case .multiScaleFlipAug: sets.append("\(base).\(i).img_scale=[\(imgScale[0]), \(imgScale[1])]")
+                case .resize(let s, _) where s != nil: sets.append("\(base).\(i).img_scale=[\(imgScale[0]), \(imgScale[1])]")
+                default: break
+                }
+            }
+        }
+        return try DetectorConfig.load(path: config, overrides: sets)
+    }
+
+    /// Config + checkpoint → a detector on the chosen device.
+    func makeDetector() throws -> Detector {
+        if let threads {
+            try Torch.setThreads(threads)
+            Image.setThreads(threads)
+        }
+        let dev = Device(device)!
+        if dev.isCUDA && !Torch.cudaAvailable {
+            throw RuntimeError("--device \(device): CUDA is not available in this libtorch (\(Torch.version)); see README, 'Using another libtorch'")
+        }
+        guard FileManager.default.fileExists(atPath: checkpoint) else {
+            throw RuntimeError("\(checkpoint): no such checkpoint file")
+        }
+        return try Detector(config: loadConfig(), checkpoint: checkpoint, device: dev)
+    }
+}
+
+/// Runs `body`; prints any error on stderr (naming what is at fault) and exits 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as ValidationError {
+        throw e
+    } catch {
+        printError("\(error)")
+        throw ExitCode(1)
+    }
+}

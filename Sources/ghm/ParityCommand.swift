@@ -1,0 +1,44 @@
+import ArgumentParser
+import Detection
+import Foundation
+
+struct ParityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parity",
+        abstract: "Compare the Swift model with a reference written by MMDetection 2.16.0 (tools/mmdet_reference.py).",
+        discussion: """
+            The model runs on the reference's `input`, so head outputs, detections, losses, GHM state and gradients \
+            are each judged on their own; with --image the image is also pre-processed here and detected end to end. \
+            One line per checked tensor (max |Δ|, max relative Δ, tolerance, PASS/FAIL), a summary, exit code 1 on \
+            any FAIL. Reference entries this command does not know are listed as "not checked".
+
+            Example:
+              .venv-mmdet/bin/python tools/mmdet_reference.py --image img.png --out-checkpoint ref.pth \\
+                  --out-reference ref.safetensors
+              ghm parity --config configs/retinanet_ghm_r50_fpn_1x_coco.yml --checkpoint ref.pth \\
+                  --reference ref.safetensors --image img.png
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "The reference tensors (safetensors) written by tools/mmdet_reference.py.")
+    var reference: String
+
+    @Option(name: .customLong("image"), help: "The reference's image file(s), in batch order, to check pre-processing and end-to-end detection.")
+    var images: [String] = []
+
+    func run() throws {
+        try reportingErrors {
+            let detector = try model.makeDetector()
+            let runner = try ParityRunner(detector: detector, referencePath: reference)
+            print("parity of \(model.checkpoint) against \(reference)")
+            runner.log = { line in
+                print(line.text)
+                fflush(stdout)
+            }
+            let report = try runner.run(images: images)
+            print(report.summary)
+            if !report.passed { throw ExitCode(1) }
+        }
+    }
+}
