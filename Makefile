@@ -14,12 +14,16 @@ DIST := $(ROOT)/dist
 # build-progress lines hidden from the output
 QUIET := ^(\[[0-9]+/[0-9]+\] |Building for |Write |Compiling |Linking |Fetching |Fetched |Computing |Computed |Creating working copy|Working copy )
 
-.PHONY: all setup shim build test demo bench clean info
+.PHONY: all setup mmdet-env shim build test demo bench clean info
 
 all: build
 
 setup:
 	@tools/setup.sh
+
+# The independent Python reference: MMDetection 2.16.0 in its own venv (.venv-mmdet); quick when present.
+mmdet-env: setup
+	@tools/mmdet_env.sh
 
 # The shim is configured against the venv's libtorch unless TORCH_CMAKE_PREFIX names another one.
 shim: setup
@@ -44,7 +48,7 @@ build: shim
 	@cp -f $(SHIM_BUILD)/lib/libghm_torch.so $(SHIM_BUILD)/lib/libghm_vision.so $(DIST)/lib/
 	@echo "[build] dist/bin/ghm ready"
 
-test: build
+test: build mmdet-env
 	@set -o pipefail; swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/test.log | { grep -Ev "$(QUIET)" || true; }
 
 demo: build

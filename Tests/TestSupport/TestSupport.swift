@@ -24,6 +24,12 @@ public struct ProcessFailure: Error, CustomStringConvertible {
     public let status: Int32
     public let stderr: String
     public var description: String { "`\(command)` exited with \(status):\n\(stderr)" }
+
+    public init(command: String, status: Int32, stderr: String) {
+        self.command = command
+        self.status = status
+        self.stderr = stderr
+    }
 }
 
 /// Output of a finished process.
