@@ -51,8 +51,14 @@ build: shim
 test: build mmdet-env
 	@set -o pipefail; swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/test.log | { grep -Ev "$(QUIET)" || true; }
 
-demo: build
+demo: build mmdet-env
 	@tools/demo.sh
+
+# Benchmarks: ratios against the Python reference measured in the same run.
+bench: build mmdet-env
+	@$(DIST)/bin/ghm bench detect
+	@$(DIST)/bin/ghm bench loss
+	@$(DIST)/bin/ghm bench cocoeval
 
 info: build
 	@$(DIST)/bin/ghm info

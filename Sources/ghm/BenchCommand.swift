@@ -1,5 +1,6 @@
 import ArgumentParser
 import COCO
+import Detection
 import Foundation
 import GHMLosses
 import Torch
@@ -8,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print ratios against the Python reference measured in the same run.",
-        subcommands: [BenchLoss.self, BenchCocoEval.self])
+        subcommands: [BenchDetect.self, BenchLoss.self, BenchCocoEval.self])
 }
 
 struct BenchOptions: ParsableArguments {
@@ -76,5 +77,85 @@ struct BenchCocoEval: ParsableCommand {
     func run() throws {
         let root = try projectRoot(options.repo)
         print(try COCOBenchmark.run(repoRoot: root).description)
+    }
+}
+
+struct BenchDetect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "End-to-end detect latency at 1333×800, Swift vs MMDetection 2.16.0 (same image, weights, threads, libtorch).",
+        discussion: """
+            Each run: read and decode the image file, resize, normalise, pad, forward, post-process (top-k, decode, \
+            NMS). Median of --runs after warm-up, then tools/bench_mmdet_detect.py in .venv-mmdet on the same image \
+            and checkpoint with the same thread count. Without --checkpoint/--image, a synthetic image and an MMDetection \
+            checkpoint are generated into .build/bench/ (tools/make_test_images.py, tools/mmdet_reference.py).
+            """)
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(help: "Config (default: configs/retinanet_ghm_r50_fpn_1x_coco.yml in the project folder).")
+    var config: String?
+    @Option(help: "An MMDetection checkpoint (default: generated).")
+    var checkpoint: String?
+    @Option(help: "An image file (default: a generated 640×480 synthetic image).")
+    var image: String?
+    @Option(help: "Warm-up runs before timing.")
+    var warmup = 2
+    @Option(help: "cpu, cuda or cuda:N (the Python side runs on CPU unless its torch has CUDA and this is cuda).")
+    var device = "cpu"
+
+    func run() throws {
+        try reportingErrors {
+            let root = try projectRoot(options.repo)
+            let py = root + "/.venv-mmdet/bin/python"
+            guard FileManager.default.isExecutableFile(atPath: py) else {
+                throw RuntimeError("\(py) is missing: `make mmdet-env` creates the MMDetection environment")
+            }
+            let threads = options.threads ?? Torch.threads
+            try Torch.setThreads(threads)
+            let (img, ckpt) = try inputs(root: root, python: py)
+            let cfg = try DetectorConfig.load(path: config ?? root + "/configs/retinanet_ghm_r50_fpn_1x_coco.yml")
+            guard let dev = Device(device) else { throw ValidationError("bad --device \(device)") }
+            let detector = try Detector(config: cfg, checkpoint: ckpt, device: dev)
+            var times: [Double] = []
+            var count = 0
+            for r in 0..<(warmup + options.runs) {
+                let t0 = now()
+                let dets = try detector.detect(paths: [img])
+                try Torch.synchronize()
+                if r >= warmup { times.append(now() - t0) }
+                count = dets[0].count
+            }
+            let swift = median(times)
+            let line = try runTool(py, [root + "/tools/bench_mmdet_detect.py", "--image", img, "--checkpoint", ckpt,
+                                        "--threads", "\(threads)", "--warmup", "\(warmup)", "--runs", "\(options.runs)"])
+            guard let json = line.split(separator: "\n").last,
+                  let obj = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+                  let pyMs = obj["median_ms"] as? Double else {
+                throw RuntimeError("unexpected output of tools/bench_mmdet_detect.py: \(line)")
+            }
+            print("end-to-end detect, 1333×800, \(threads) thread(s), median of \(options.runs) after \(warmup) warm-up, \(Torch.version)")
+            print(String(format: "  Swift (ghm)    %8.1f ms   (%d detections)", swift * 1000, count))
+            print(String(format: "  Python (mmdet) %8.1f ms   (%@ detections)", pyMs, "\(obj["num_dets"] ?? "?")" as NSString))
+            print(String(format: "  ratio Swift / Python = %.3f", swift * 1000 / pyMs))
+        }
+    }
+
+    /// The image and checkpoint to time: the given ones, or generated ones (cached in .build/bench).
+    func inputs(root: String, python: String) throws -> (String, String) {
+        if let image, let checkpoint { return (image, checkpoint) }
+        let dir = root + "/.build/bench"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let img = image ?? dir + "/synthetic_640x480_s0.png"
+        if !FileManager.default.fileExists(atPath: img) {
+            _ = try runTool(python, [root + "/tools/make_test_images.py", "--out", dir, "--size", "640x480", "--formats", "png,jpg"])
+        }
+        let ckpt = checkpoint ?? dir + "/bench.pth"
+        if !FileManager.default.fileExists(atPath: ckpt) {
+            FileHandle.standardError.write(Data("generating an MMDetection checkpoint for \(img) …\n".utf8))
+            _ = try runTool(python, [root + "/tools/mmdet_reference.py", "--image", img, "--out-checkpoint", ckpt,
+                                     "--out-reference", dir + "/bench.safetensors", "--no-train"])
+        }
+        return (img, ckpt)
     }
 }
