@@ -10,8 +10,8 @@ let shimLib = "\(root)/.build-shim/lib"
 // Every product that links the shim finds it without LD_LIBRARY_PATH: the absolute build folder
 // for in-tree use, and $ORIGIN/../lib for a relocated bundle (dist/bin/ghm + dist/lib/*.so).
 let shimLinker: [LinkerSetting] = [
-    .unsafeFlags(["-L\(shimLib)", "-Xlinker", "-rpath", "-Xlinker", shimLib,
-                  "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../lib"]),
+    .unsafeFlags(["-L\(shimLib)", "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../lib",
+                  "-Xlinker", "-rpath", "-Xlinker", shimLib]),
 ]
 
 let package = Package(
