@@ -14,7 +14,7 @@ DIST := $(ROOT)/dist
 # build-progress lines hidden from the output
 QUIET := ^(\[[0-9]+/[0-9]+\] |Building for |Write |Compiling |Linking |Fetching |Fetched |Computing |Computed |Creating working copy|Working copy )
 
-.PHONY: all setup mmdet-env shim build test demo bench clean info
+.PHONY: all setup mmdet-env shim build test demo bench fuzz clean info
 
 all: build
 
@@ -59,9 +59,14 @@ bench: build mmdet-env
 	@$(DIST)/bin/ghm bench detect
 	@$(DIST)/bin/ghm bench loss
 	@$(DIST)/bin/ghm bench cocoeval
+	@$(DIST)/bin/ghm bench checkpoint
 
 info: build
 	@$(DIST)/bin/ghm info
+
+# Fuzzes the checkpoint readers (100,000 mutated checkpoints; FUZZ_ITERATIONS / FUZZ_SEED to change)
+fuzz: shim
+	@SWIFT_BUILD_FLAGS="$(SWIFT_BUILD_FLAGS)" tools/fuzz_checkpoint.sh $(or $(FUZZ_ITERATIONS),100000) $(or $(FUZZ_SEED),1)
 
 clean:
 	rm -rf .build .build-shim dist

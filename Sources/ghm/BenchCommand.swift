@@ -3,13 +3,14 @@ import COCO
 import Detection
 import Foundation
 import GHMLosses
+import TorchCheckpoint
 import Torch
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print ratios against the Python reference measured in the same run.",
-        subcommands: [BenchDetect.self, BenchLoss.self, BenchCocoEval.self])
+        subcommands: [BenchDetect.self, BenchLoss.self, BenchCocoEval.self, BenchCheckpoint.self])
 }
 
 struct BenchOptions: ParsableArguments {
@@ -157,5 +158,38 @@ struct BenchDetect: ParsableCommand {
                                      "--out-reference", dir + "/bench.safetensors", "--no-train"])
         }
         return (img, ckpt)
+    }
+}
+
+struct BenchCheckpoint: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint",
+        abstract: "Reading a ~150 MB R50 checkpoint (legacy .pth): Swift vs Python torch.load, time and peak memory.",
+        discussion: """
+            Writes the file with Python torch (tools/make_checkpoint_fixtures.py --r50, the GHM model's 358 keys) into \
+            .build/bench/, then times both readers (median of --runs) and measures the peak memory of a `ghm inspect` \
+            child process.
+            """)
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "A checkpoint to read instead of the generated one.")
+    var file: String?
+
+    func run() throws {
+        try reportingErrors {
+            let root = try projectRoot(options.repo)
+            let py = root + "/.venv/bin/python"
+            var path = file ?? ""
+            if file == nil {
+                let dir = root + "/.build/bench"
+                path = dir + "/r50_legacy.pth"
+                if !FileManager.default.fileExists(atPath: path) {
+                    _ = try runTool(py, [root + "/tools/make_checkpoint_fixtures.py", dir, "--r50", "--only-r50"])
+                }
+            }
+            let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            print(try CheckpointBenchmark.run(path: path, python: py, runs: options.runs,
+                                              memoryProbe: [exe, "inspect", path, "--peak-memory"]))
+        }
     }
 }
