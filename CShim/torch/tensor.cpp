@@ -97,8 +97,13 @@ int gt_as_strided(gt_tensor t, const int64_t *shape, const int64_t *strides, int
     bool empty = false;
     for (int32_t i = 0; i < ndim; ++i) {
       if (size[i] < 0 || stride[i] < 0) throw std::invalid_argument("negative size or stride");
-      if (size[i] == 0) empty = true;
-      else last += (size[i] - 1) * stride[i];
+      if (size[i] == 0) {
+        empty = true;
+        continue;
+      }
+      int64_t span = 0;
+      if (__builtin_mul_overflow(size[i] - 1, stride[i], &span) || __builtin_add_overflow(last, span, &last))
+        throw std::invalid_argument("view size/stride overflow");
     }
     int64_t avail = static_cast<int64_t>(base.storage().nbytes() / base.element_size());
     if (!empty && last >= avail)

@@ -246,5 +246,8 @@ final class TorchOpsTests: XCTestCase {
         XCTAssertThrowsError(try s.asStrided(shape: [2, 2], strides: [1, 3], offset: 2)) { e in
             XCTAssertTrue("\(e)".contains("storage of 6 elements"), "\(e)")
         }
+        XCTAssertThrowsError(try s.asStrided(shape: [Int(Int64.max / 2), 3], strides: [4, 1], offset: 0)) { e in
+            XCTAssertTrue("\(e)".contains("overflow"), "\(e)")
+        }
     }
 }
