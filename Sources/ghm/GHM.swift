@@ -11,6 +11,9 @@ struct GHM: ParsableCommand {
             --help. Exit codes: 0 success, 1 failure (a message on stderr names the file, key or item at fault), \
             64 usage error.
             """,
-        subcommands: [InfoCommand.self, CocoEvalCommand.self, BenchCommand.self, InspectCommand.self]
+        subcommands: [InfoCommand.self, DetectCommand.self,
+                      InferCommand.self,
+                      EvalCommand.self,
+                      ParityCommand.self, InspectCommand.self, CocoEvalCommand.self, BenchCommand.self]
     )
 }

@@ -16,8 +16,16 @@ struct ModelOptions: ParsableArguments {
             help: "Override a config value, e.g. --set model.test_cfg.score_thr=0.3 (repeatable).")
     var overrides: [String] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Test-time img_scale W H (shorthand for the test pipeline's img_scale).")
-    var imgScale: [Int] = []
+    @Option(name: .long, help: ArgumentHelp("Test-time img_scale as WxH, e.g. 1333x800 (shorthand for the test pipeline's img_scale).",
+                                            valueName: "WxH"))
+    var imgScale: String?
+
+    /// --img-scale parsed: [W, H], or empty when not given.
+    var scale: [Int] {
+        guard let imgScale else { return [] }
+        let parts = imgScale.split(whereSeparator: { $0 == "x" || $0 == "X" || $0 == "," }).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return parts.count == 2 && parts.allSatisfy({ ($0 ?? 0) > 0 }) ? parts.map { $0! } : [-1]
+    }
 
     @Option(name: .long, help: "cpu, cuda or cuda:N.")
     var device = "cpu"
@@ -27,8 +35,8 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         guard Device(device) != nil else { throw ValidationError("--device must be cpu, cuda or cuda:N, not '\(device)'") }
-        guard imgScale.isEmpty || (imgScale.count == 2 && imgScale.allSatisfy { $0 > 0 }) else {
-            throw ValidationError("--img-scale takes two positive integers: W H")
+        guard scale.count != 1 else {
+            throw ValidationError("--img-scale takes WxH with two positive integers, e.g. 1333x800, not '\(imgScale ?? "")'")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
@@ -36,6 +44,7 @@ struct ModelOptions: ParsableArguments {
     /// The config with the overrides (and --img-scale) applied.
     func loadConfig() throws -> DetectorConfig {
         var sets = overrides
+        let imgScale = scale
         if imgScale.count == 2 {
             // the img_scale of whichever test pipeline is in use
             let probe = try DetectorConfig.load(path: config, overrides: overrides)
