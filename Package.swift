@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "TorchCheckpoint", dependencies: ["Torch"]),
         .target(name: "GHMLosses", dependencies: ["Torch", "TorchNN"]),
         .target(name: "Detection", dependencies: [
-            "Torch", "TorchNN", "TorchCheckpoint", "GHMLosses", "Imaging",
+            "Torch", "TorchNN", "TorchCheckpoint", "GHMLosses", "Imaging", "COCO",
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "COCO"),

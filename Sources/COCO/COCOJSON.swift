@@ -7,7 +7,8 @@ import Darwin
 #endif
 
 /// File and JSON plumbing shared by the dataset, results and metrics code.
-enum COCOJSON {
+/// JSON helpers shared by the tools: atomic writes, number and string formatting.
+public enum COCOJSON {
     // MARK: - Reading
 
     /// Reads a whole file, with a clear error for a missing file, a directory or an unreadable file.
@@ -182,7 +183,7 @@ enum COCOJSON {
 
     /// Writes `data` next to `path` under a temporary name and renames it over `path`, so that a
     /// reader never sees a half-written file.
-    static func writeAtomically(_ data: Data, to path: String) throws {
+    public static func writeAtomically(_ data: Data, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
         var isDirectory: ObjCBool = false
@@ -213,14 +214,14 @@ enum COCOJSON {
 
     /// A finite double in the shortest form that reads back to the same value; integral values
     /// in range print without a fraction. Non-finite values have no JSON form: they print `null`.
-    static func formatNumber(_ v: Double) -> String {
+    public static func formatNumber(_ v: Double) -> String {
         guard v.isFinite else { return "null" }
         if v == v.rounded(), abs(v) < 1e15 { return String(Int(v)) }
         return "\(v)"
     }
 
     /// A JSON string literal.
-    static func quote(_ s: String) -> String {
+    public static func quote(_ s: String) -> String {
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)
         for scalar in s.unicodeScalars {

@@ -1,3 +1,4 @@
+import COCO
 import Foundation
 import Imaging
 import Torch
@@ -153,24 +154,10 @@ public enum InferenceRun {
     /// Writes `data` to `path` through a temporary file in the same folder and a rename, so `path` is either
     /// complete or absent; creates the parent folders.
     public static func writeAtomically(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent()
         do {
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try COCOJSON.writeAtomically(data, to: path)
         } catch {
-            throw InferenceError("\(path): cannot create folder \(dir.path) (\(reason(error)))")
-        }
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString.prefix(8))")
-        do {
-            try data.write(to: tmp)
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw InferenceError("\(path): cannot write (\(reason(error)))")
-        }
-        if rename(tmp.path, url.path) != 0 {
-            let message = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw InferenceError("\(path): cannot rename the temporary file into place (\(message))")
+            throw InferenceError("\(error)")
         }
     }
 
@@ -295,26 +282,8 @@ public enum InferenceRun {
     }
 
     /// A JSON number: the shortest text that reads back as `x` (finite values only; others become null).
-    public static func jsonNumber(_ x: Double) -> String {
-        guard x.isFinite else { return "null" }
-        if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
-        return "\(x)"
-    }
+    public static func jsonNumber(_ x: Double) -> String { COCOJSON.formatNumber(x) }
 
     /// A JSON string literal.
-    public static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    public static func jsonString(_ s: String) -> String { COCOJSON.quote(s) }
 }

@@ -39,6 +39,7 @@ extension Tensor {
 }
 
 /// Runs `body` with gradient recording off on this thread (libtorch's grad mode is thread-local).
+@discardableResult
 public func withNoGrad<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
     var was: Int32 = 1
     gt_grad_enabled(&was)
@@ -48,6 +49,7 @@ public func withNoGrad<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
 }
 
 /// Runs `body` with gradient recording on (inside a `withNoGrad` region, for example).
+@discardableResult
 public func withGrad<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
     var was: Int32 = 1
     gt_grad_enabled(&was)
