@@ -1,6 +1,13 @@
 // Torch shim, part 1: runtime, lifetime, creation, read-out, elementwise ops, reductions, shape and indexing.
 #include "guard.h"
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
 #include <cmath>
+#include <cstdlib>
+#include <mutex>
+#include <sys/mman.h>
+#include <unordered_map>
+#include <vector>
 #include <ATen/Parallel.h>
 #include <torch/headeronly/version.h>
 
@@ -11,6 +18,96 @@ using gt::T;
 namespace gt {
 static thread_local std::string last_error;
 void set_error(const std::string &msg) { last_error = msg; }
+
+// A CPU allocator that keeps freed large blocks (>= 1 MiB, rounded to 2 MiB and 2 MiB-aligned, advised as huge
+// pages) for reuse, up to a limit: inference allocates the same large activation sizes image after image, and
+// fresh large allocations cost an mmap, page faults and an munmap each time. Small blocks are c10's alloc_cpu and
+// free_cpu, as with libtorch's default allocator; one deleter serves both (raw_deallocate needs a single one).
+struct CachingCPUAllocator final : at::Allocator {
+  static constexpr size_t kMin = size_t(1) << 20, kAlign = size_t(2) << 20;
+  size_t limit;
+  std::mutex mutex;
+  std::unordered_map<size_t, std::vector<void *>> free_blocks;
+  std::unordered_map<void *, size_t> live;
+  size_t cached = 0;
+
+  explicit CachingCPUAllocator(size_t l) : limit(l) {}
+
+  static CachingCPUAllocator *&instance() {
+    static CachingCPUAllocator *inst = nullptr;
+    return inst;
+  }
+
+  at::DataPtr allocate(size_t n) override {
+    if (n < kMin) {
+      void *small = c10::alloc_cpu(n);
+      return {small, small, &release, at::Device(at::kCPU)};
+    }
+    size_t size = (n + kAlign - 1) / kAlign * kAlign;
+    void *p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = free_blocks.find(size);
+      if (it != free_blocks.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        cached -= size;
+      }
+    }
+    if (!p) p = fresh(size);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      live[p] = size;
+    }
+    return {p, p, &release, at::Device(at::kCPU)};
+  }
+
+  void *fresh(size_t size) {
+    void *p = nullptr;
+    if (posix_memalign(&p, kAlign, size) != 0) {
+      trim(0);  // give the cache back to the system and try once more
+      if (posix_memalign(&p, kAlign, size) != 0) throw std::bad_alloc();
+    }
+    madvise(p, size, MADV_HUGEPAGE);
+    return p;
+  }
+
+  void trim(size_t keep) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto &kv : free_blocks) {
+      while (cached > keep && !kv.second.empty()) {
+        std::free(kv.second.back());
+        kv.second.pop_back();
+        cached -= kv.first;
+      }
+    }
+  }
+
+  static void release(void *p) {
+    if (!p) return;
+    auto *self = instance();
+    std::unique_lock<std::mutex> lock(self->mutex);
+    auto it = self->live.find(p);
+    if (it == self->live.end()) {  // a small block
+      lock.unlock();
+      c10::free_cpu(p);
+      return;
+    }
+    size_t size = it->second;
+    self->live.erase(it);
+    if (self->cached + size <= self->limit) {
+      self->free_blocks[size].push_back(p);
+      self->cached += size;
+      return;
+    }
+    lock.unlock();
+    std::free(p);
+  }
+
+  at::DeleterFnPtr raw_deleter() const override { return &release; }
+
+  void copy_data(void *dest, const void *src, std::size_t count) const override { default_copy_data(dest, src, count); }
+};
 } // namespace gt
 
 extern "C" {
@@ -47,6 +144,32 @@ int gt_grad_enabled(int32_t *out) {
   return guard([&] { gt::need(out, "out"); *out = at::GradMode::is_enabled() ? 1 : 0; });
 }
 int gt_set_grad_enabled(int32_t on) { return guard([&] { at::GradMode::set_enabled(on != 0); }); }
+int gt_enable_caching_allocator(int64_t limit_bytes) {
+  return guard([&] {
+    if (limit_bytes < 0) throw std::invalid_argument("negative cache limit");
+    auto *&inst = gt::CachingCPUAllocator::instance();
+    if (inst) {
+      inst->limit = static_cast<size_t>(limit_bytes);
+      inst->trim(inst->limit);
+      return;
+    }
+    inst = new gt::CachingCPUAllocator(static_cast<size_t>(limit_bytes));
+    c10::SetCPUAllocator(inst, /*priority=*/100);
+  });
+}
+int gt_caching_allocator_stats(int64_t *cached_bytes, int64_t *live_blocks) {
+  return guard([&] {
+    auto *inst = gt::CachingCPUAllocator::instance();
+    if (!inst) {
+      *cached_bytes = 0;
+      *live_blocks = 0;
+      return;
+    }
+    std::lock_guard<std::mutex> lock(inst->mutex);
+    *cached_bytes = static_cast<int64_t>(inst->cached);
+    *live_blocks = static_cast<int64_t>(inst->live.size());
+  });
+}
 int gt_cuda_synchronize(void) {
   return guard([&] {
     if (at::hasCUDA()) at::detail::getCUDAHooks().deviceSynchronize(at::detail::getCUDAHooks().getCurrentDevice());

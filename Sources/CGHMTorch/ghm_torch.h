@@ -38,6 +38,10 @@ int gt_manual_seed(uint64_t seed);
 int gt_grad_enabled(int32_t *out);
 int gt_set_grad_enabled(int32_t on);
 int gt_cuda_synchronize(void);
+/* Replaces libtorch's CPU allocator by one that keeps freed blocks of >= 1 MiB (rounded to 2 MiB, huge-page
+ * advised) for reuse, holding at most limit_bytes; calling it again changes the limit. Small blocks are unaffected. */
+int gt_enable_caching_allocator(int64_t limit_bytes);
+int gt_caching_allocator_stats(int64_t *cached_bytes, int64_t *live_blocks);
 
 /* ---- lifetime ---- */
 int gt_free(gt_tensor t);

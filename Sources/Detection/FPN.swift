@@ -49,7 +49,7 @@ public final class FPN: Module {
         for (i, conv) in lateralConvs.enumerated() { laterals.append(try conv(inputs[i + startLevel])) }
         for i in stride(from: laterals.count - 1, to: 0, by: -1) {
             let prev = laterals[i - 1].shape
-            laterals[i - 1] = try laterals[i - 1] + Functional.upsampleNearest(laterals[i], height: prev[2], width: prev[3])
+            try laterals[i - 1].add_(Functional.upsampleNearest(laterals[i], height: prev[2], width: prev[3]))
         }
         var outs: [Tensor] = []
         for i in 0..<laterals.count { outs.append(try fpnConvs[i](laterals[i])) }

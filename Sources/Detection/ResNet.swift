@@ -20,9 +20,9 @@ public final class BasicBlock: Module, Layer {
     }
 
     public func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {
-        let out = try bn2(conv2(bn1(conv1(x)).relu()))
+        let out = try bn2(conv2(bn1(conv1(x)).relu_()))
         let identity = try downsample.map { d throws(TorchError) in try d(x) } ?? x
-        return try (out + identity).relu()
+        return try out.add_(identity).relu_()
     }
 }
 
@@ -49,12 +49,13 @@ public final class Bottleneck: Module, Layer {
         super.init()
     }
 
+    /// ReLUs and the residual addition are in place, as mmdet's (`ReLU(inplace=True)`, `out += identity`).
     public func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {
-        var out = try bn1(conv1(x)).relu()
-        out = try bn2(conv2(out)).relu()
+        var out = try bn1(conv1(x)).relu_()
+        out = try bn2(conv2(out)).relu_()
         out = try bn3(conv3(out))
         let identity = try downsample.map { d throws(TorchError) in try d(x) } ?? x
-        return try (out + identity).relu()
+        return try out.add_(identity).relu_()
     }
 }
 
@@ -144,7 +145,7 @@ public final class ResNet: Module {
     }
 
     public func callAsFunction(_ x: Tensor) throws(TorchError) -> [Tensor] {
-        var y = try bn1(conv1(x)).relu()
+        var y = try bn1(conv1(x)).relu_()
         y = try Functional.maxPool2d(y, kernel: 3, stride: 2, padding: 1)
         var outs: [Tensor] = []
         for (i, layer) in [layer1, layer2, layer3, layer4].enumerated() {

@@ -84,7 +84,7 @@ public final class ConvModule: Module, Layer {
     public func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {
         var y = try conv(x)
         if let bn { y = try bn(y) }
-        if relu { y = try y.relu() }
+        if relu { y = try y.relu_() }  // mmcv's ConvModule uses ReLU(inplace=True)
         return y
     }
 }

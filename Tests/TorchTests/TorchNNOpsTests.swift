@@ -197,6 +197,27 @@ final class TorchNNOpsTests: XCTestCase {
         XCTAssertThrowsError(try Tensor.zeros([2], device: .cuda(0)))
     }
 
+    /// The caching CPU allocator (what `ghm` enables): freed large blocks are kept and handed out again, values are
+    /// unaffected, and lowering the limit gives the memory back.
+    func testCachingAllocatorReusesLargeBlocks() throws {
+        try Torch.enableCachingAllocator(limitBytes: 64 << 20)
+        let before = Torch.cachingAllocatorStats.cachedBytes
+        do {
+            let a = try Tensor.ones([1 << 20])  // 4 MiB
+            XCTAssertEqual(try a.sum().item(), Double(1 << 20))
+        }
+        let cached = Torch.cachingAllocatorStats.cachedBytes
+        XCTAssertEqual(cached, before + (4 << 20), "the freed 4 MiB block is kept")
+        let b = try Tensor.full([1 << 20], 2.0)
+        XCTAssertEqual(Torch.cachingAllocatorStats.cachedBytes, cached - (4 << 20), "and handed out again")
+        XCTAssertEqual(try b.sum().item(), Double(2 << 20))
+        let small = try Tensor.ones([10]) + 1  // small blocks bypass the cache
+        XCTAssertEqual(try small.floats(), [Float](repeating: 2, count: 10))
+        try Torch.enableCachingAllocator(limitBytes: 0)
+        XCTAssertEqual(Torch.cachingAllocatorStats.cachedBytes, 0)
+        XCTAssertThrowsError(try Torch.enableCachingAllocator(limitBytes: -1))
+    }
+
     /// 100,000 small ops: resident memory stays flat (no handle leaks).
     func testNoHandleLeaks() throws {
         let a = try Tensor.ones([16])
