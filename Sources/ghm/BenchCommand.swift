@@ -35,6 +35,7 @@ struct BenchLoss: ParsableCommand {
 
     func run() throws {
         if let t = options.threads { try Torch.setThreads(t) }
+        enableModelAllocator()
         let data = try LossBenchmark.inputs()
         func ghm(_ impl: GHMImplementation) throws -> Double {
             try LossBenchmark.time(cls: GHMC(bins: 30, momentum: 0.75, implementation: impl),
@@ -114,6 +115,7 @@ struct BenchDetect: ParsableCommand {
             }
             let threads = options.threads ?? Torch.threads
             try Torch.setThreads(threads)
+            enableModelAllocator()
             let (img, ckpt) = try inputs(root: root, python: py)
             let cfg = try DetectorConfig.load(path: config ?? root + "/configs/retinanet_ghm_r50_fpn_1x_coco.yml")
             guard let dev = Device(device) else { throw ValidationError("bad --device \(device)") }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Torch
 
 @main
 struct GHM: ParsableCommand {
@@ -17,16 +16,4 @@ struct GHM: ParsableCommand {
                       EvalCommand.self,
                       ParityCommand.self, InspectCommand.self, CocoEvalCommand.self, BenchCommand.self]
     )
-
-    /// Process set-up before any command: the caching CPU allocator (GHM_CPU_ALLOCATOR=default turns it off;
-    /// GHM_CPU_CACHE_MB sets its limit, default a quarter of the memory, at most 4 GiB).
-    static func main() {
-        let env = ProcessInfo.processInfo.environment
-        if env["GHM_CPU_ALLOCATOR"] != "default" {
-            let quarter = Int(ProcessInfo.processInfo.physicalMemory / 4)
-            let limit = env["GHM_CPU_CACHE_MB"].flatMap(Int.init).map { $0 << 20 } ?? Swift.min(quarter, 4 << 30)
-            try? Torch.enableCachingAllocator(limitBytes: limit)
-        }
-        main(nil)
-    }
 }

@@ -64,6 +64,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Config + checkpoint → a detector on the chosen device.
     func makeDetector() throws -> Detector {
+        enableModelAllocator()
         if let threads {
             try Torch.setThreads(threads)
             Image.setThreads(threads)

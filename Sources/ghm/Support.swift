@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Torch
 
 /// Finds the project folder (the one holding `tools/` and `.venv/`) for commands that call the Python reference:
 /// an explicit path, else upwards from the executable (dist/bin/ghm, .build/release/ghm), else upwards from the
@@ -64,3 +65,14 @@ func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
 /// Seconds since an arbitrary start, for timing.
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+/// For commands that run the model: the caching CPU allocator, which keeps freed large blocks for the next image
+/// or iteration (GHM_CPU_ALLOCATOR=default turns it off; GHM_CPU_CACHE_MB sets its limit, default a quarter of
+/// the memory, at most 4 GiB). Numbers are unaffected; commands that only read files keep libtorch's allocator.
+func enableModelAllocator() {
+    let env = ProcessInfo.processInfo.environment
+    guard env["GHM_CPU_ALLOCATOR"] != "default" else { return }
+    let quarter = Int(ProcessInfo.processInfo.physicalMemory / 4)
+    let limit = env["GHM_CPU_CACHE_MB"].flatMap(Int.init).map { $0 << 20 } ?? Swift.min(quarter, 4 << 30)
+    try? Torch.enableCachingAllocator(limitBytes: limit)
+}
