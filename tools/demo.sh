@@ -4,7 +4,7 @@
 #      outputs (head outputs, detections, training losses over two iterations, GHM state, gradients) for a
 #      synthetic test image at 1333x800;
 #   2. `ghm parity` checks the Swift model against every reference tensor;
-#   3. `ghm detect` detects objects in the image with that checkpoint.
+#   3. `ghm detect` detects objects in the image with that checkpoint, `ghm infer` draws them.
 # Outputs go to demo/ (ignored by git).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,7 +41,11 @@ echo "== ghm detect"
 "$ghm" detect --config "$config" --checkpoint "$out/ghm_mmdet.pth" "$img" --score-thr 0.3 | tee "$out/detections.txt"
 "$ghm" detect --config "$config" --checkpoint "$out/ghm_mmdet.pth" "$img" --json > "$out/detections.json"
 echo
+echo "== ghm infer (results.json and a drawn image)"
+"$ghm" infer --config "$config" --checkpoint "$out/ghm_mmdet.pth" "$img" --out "$out/infer" --score-thr 0.3
+echo
 echo "Outputs in $out/:"
 echo "  parity.txt        every checked tensor with its difference and tolerance"
 echo "  detections.txt    detections with score >= 0.3; detections.json: all of them"
+echo "  infer/            results.json (COCO format + file names), summary.json, vis/ (the drawn image)"
 echo "  ghm_mmdet.pth, reference.safetensors, $(basename "$img")"

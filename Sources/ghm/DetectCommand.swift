@@ -48,7 +48,9 @@ struct DetectCommand: ParsableCommand {
                         print("\(path): \(rows.count) detection\(rows.count == 1 ? "" : "s")")
                         for r in rows {
                             let box = r.box.map { String(format: "%.1f", $0) }.joined(separator: ", ")
-                            print(String(format: "  %-16@ %.3f  [%@]", detector.className(r.label) as NSString, r.score, box as NSString))
+                            let name = detector.className(r.label)
+                            let padded = name.padding(toLength: Swift.max(name.count, 16), withPad: " ", startingAt: 0)
+                            print("  \(padded) \(String(format: "%.3f", r.score))  [\(box)]")
                         }
                     }
                 } catch {
