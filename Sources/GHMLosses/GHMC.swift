@@ -59,28 +59,12 @@ public final class GHMC: ClassificationLoss {
     /// mmdet's code, step by step.
     func forwardPort(_ pred: Tensor, _ target: Tensor, _ labelWeight: Tensor,
                      _ reduction: LossReduction) throws(TorchError) -> Tensor {
-        let mmt = momentum
-        var weights = try pred.detach().zerosLike()
         // gradient length
         let g = try (pred.sigmoid().detach() - target).abs()
         let valid = try labelWeight .> 0
         let tot = Swift.max(try valid.to(.float32).sum().item(), 1.0)
-        var n = 0  // n valid bins
-        for i in 0..<bins {
-            let inds = try (g .>= edges[i]) .& (g .< edges[i + 1]) .& valid
-            let numInBin = try inds.sum().itemInt()
-            if numInBin > 0 {
-                if mmt > 0, let accSum {
-                    let acc = try accSum[i]
-                    try acc.copy_(acc * mmt + (1 - mmt) * Double(numInBin))
-                    try weights.indexPut_(inds, acc.reciprocal() * tot)
-                } else {
-                    try weights.indexFill_(inds, tot / Double(numInBin))
-                }
-                n += 1
-            }
-        }
-        if n > 0 { weights = try weights / n }
+        let weights = try GHMHistogram.portWeights(g: g, valid: valid, tot: tot, edges: edges, bins: bins,
+                                                   momentum: momentum, accSum: accSum)
         let loss = try Functional.binaryCrossEntropyWithLogits(pred, target: target, reduction: .none)
         return try weightReduceLoss(loss, weight: weights, reduction: reduction, avgFactor: tot) * lossWeight
     }
@@ -98,8 +82,33 @@ public final class GHMC: ClassificationLoss {
     }
 }
 
-/// The shared one-pass histogram of the fused GHM paths.
+/// The weighting shared by GHM-C and GHM-R: mmdet's loop over bins (the port) and the one-pass histogram (fused).
 enum GHMHistogram {
+    /// mmdet's loop, step by step: for each bin i, the valid elements with edges[i] ≤ g < edges[i+1]; a non-empty bin
+    /// updates its EMA (`acc_sum[i] = μ·acc_sum[i] + (1 − μ)·count`, in place) and gives its elements T / acc_sum[i]
+    /// (T / count without momentum); finally everything is divided by the number of non-empty bins.
+    static func portWeights(g: Tensor, valid: Tensor, tot: Double, edges: Tensor, bins: Int, momentum mmt: Double,
+                            accSum: Tensor?) throws(TorchError) -> Tensor {
+        var weights = try g.zerosLike()
+        var n = 0  // n valid bins
+        for i in 0..<bins {
+            let inds = try (g .>= edges[i]) .& (g .< edges[i + 1]) .& valid
+            let numInBin = try inds.sum().itemInt()
+            if numInBin > 0 {
+                n += 1
+                if mmt > 0, let accSum {
+                    let acc = try accSum[i]
+                    try acc.copy_(acc * mmt + (1 - mmt) * Double(numInBin))
+                    try weights.indexPut_(inds, acc.reciprocal() * tot)
+                } else {
+                    try weights.indexFill_(inds, tot / Double(numInBin))
+                }
+            }
+        }
+        if n > 0 { weights = try weights / n }
+        return weights
+    }
+
     /// Per-element weights β for the gradient norms `g` (any shape) of the `valid` elements, updating `accSum` in place
     /// for non-empty bins when momentum > 0. Matches mmdet's loop: β = T / S_i / n with S_i the updated EMA (or the
     /// count), n the number of non-empty bins, and 0 for invalid elements.

@@ -47,31 +47,15 @@ public final class GHMR: RegressionLoss {
     /// mmdet's code, step by step.
     func forwardPort(_ pred: Tensor, _ target: Tensor, _ labelWeight: Tensor,
                      _ reduction: LossReduction) throws(TorchError) -> Tensor {
-        let mmt = momentum
         // ASL1 loss
         let diff = try pred - target
         let loss = try (diff * diff + mu * mu).sqrt() - mu
         // gradient length
         let g = try (diff / (mu * mu + diff * diff).sqrt()).abs().detach()
-        var weights = try g.zerosLike()
         let valid = try labelWeight .> 0
         let tot = Swift.max(try labelWeight.to(.float32).sum().item(), 1.0)
-        var n = 0  // n: valid bins
-        for i in 0..<bins {
-            let inds = try (g .>= edges[i]) .& (g .< edges[i + 1]) .& valid
-            let numInBin = try inds.sum().itemInt()
-            if numInBin > 0 {
-                n += 1
-                if mmt > 0, let accSum {
-                    let acc = try accSum[i]
-                    try acc.copy_(acc * mmt + (1 - mmt) * Double(numInBin))
-                    try weights.indexPut_(inds, acc.reciprocal() * tot)
-                } else {
-                    try weights.indexFill_(inds, tot / Double(numInBin))
-                }
-            }
-        }
-        if n > 0 { weights = try weights / n }
+        let weights = try GHMHistogram.portWeights(g: g, valid: valid, tot: tot, edges: edges, bins: bins,
+                                                   momentum: momentum, accSum: accSum)
         return try weightReduceLoss(loss, weight: weights, reduction: reduction, avgFactor: tot) * lossWeight
     }
 
