@@ -77,7 +77,12 @@ final class GHMAgainstMMDetTests: XCTestCase {
     func check(_ t: Tensor, _ key: String, rtol: Double = 1e-6, _ what: String) throws {
         let r = try XCTUnwrap(PyTensor(ref[key]))
         let scale = Swift.max(r.data.map(Swift.abs).max() ?? 0, 1e-30)
-        assertClose(try t.doubles(), r.data, atol: rtol * scale, rtol: rtol, what)
+        let ours = try t.doubles()
+        assertClose(ours, r.data, atol: rtol * scale, rtol: rtol, what)
+        if ours.count == r.data.count {
+            let worst = zip(ours, r.data).map { Swift.abs($0 - $1) }.max() ?? 0
+            print(String(format: "max |Δ| / max |ref| = %.2e  %@", worst / scale, what as NSString))
+        }
     }
 
     func runGHMC(_ name: String, bins: Int, momentum: Double, calls: Int, none: Bool = false) throws {
