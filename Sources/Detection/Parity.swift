@@ -352,6 +352,11 @@ public final class ParityRunner {
         let t = try head.targets(sizes: sizes, gtBoxes: gtBoxes, gtLabels: gtLabels, metas: metas,
                                  trainCfg: detector.config.model.trainCfg, device: device)
         let anchors = try head.anchorGenerator.gridAnchors(sizes: sizes, device: device)
+        var flagsPerImage: [[Tensor]] = []  // [image][level]
+        for m in metas {
+            flagsPerImage.append(try head.anchorGenerator.validFlags(sizes: sizes, padShape: (m.padShape.h, m.padShape.w),
+                                                                     device: device))
+        }
         for l in 0..<sizes.count {
             if let ref = reference["anchors.\(l)"] {
                 used.insert("anchors.\(l)")
@@ -363,12 +368,7 @@ public final class ParityRunner {
             add(try compareExact("targets.bbox_weights.\(l)", t.bboxWeights[l], need("targets.bbox_weights.\(l)"), atol: 0))
             if let ref = reference["targets.valid_flags.\(l)"] {
                 used.insert("targets.valid_flags.\(l)")
-                var flags: [Tensor] = []
-                for m in metas {
-                    flags.append(try head.anchorGenerator.validFlags(sizes: sizes, padShape: (m.padShape.h, m.padShape.w),
-                                                                     device: device)[l])
-                }
-                add(try compareExact("targets.valid_flags.\(l)", Tensor.stack(flags), ref, atol: 0))
+                add(try compareExact("targets.valid_flags.\(l)", Tensor.stack(flagsPerImage.map { $0[l] }), ref, atol: 0))
             }
         }
         if let ref = reference["targets.num_total_pos"] {
