@@ -30,6 +30,7 @@ struct CachingCPUAllocator final : at::Allocator {
   std::unordered_map<size_t, std::vector<void *>> free_blocks;
   std::unordered_map<void *, size_t> live;
   size_t cached = 0;
+  bool installed = false;  // libtorch's current CPU allocator (the instance lives on for the blocks it handed out)
 
   explicit CachingCPUAllocator(size_t l) : limit(l) {}
 
@@ -148,13 +149,32 @@ int gt_enable_caching_allocator(int64_t limit_bytes) {
   return guard([&] {
     if (limit_bytes < 0) throw std::invalid_argument("negative cache limit");
     auto *&inst = gt::CachingCPUAllocator::instance();
-    if (inst) {
-      inst->limit = static_cast<size_t>(limit_bytes);
-      inst->trim(inst->limit);
-      return;
+    if (!inst) inst = new gt::CachingCPUAllocator(static_cast<size_t>(limit_bytes));
+    inst->limit = static_cast<size_t>(limit_bytes);
+    inst->trim(inst->limit);
+    if (!inst->installed) {
+      c10::SetCPUAllocator(inst, /*priority=*/100);
+      inst->installed = true;
     }
-    inst = new gt::CachingCPUAllocator(static_cast<size_t>(limit_bytes));
-    c10::SetCPUAllocator(inst, /*priority=*/100);
+  });
+}
+int gt_disable_caching_allocator(void) {
+  return guard([&] {
+    auto *inst = gt::CachingCPUAllocator::instance();
+    if (!inst || !inst->installed) return;
+    // Blocks still alive keep the caching allocator's deleter, so the instance stays; with a zero limit it frees
+    // each of them on release. New allocations go to libtorch's default allocator again.
+    c10::SetCPUAllocator(c10::GetDefaultCPUAllocator(), /*priority=*/100);
+    inst->installed = false;
+    inst->limit = 0;
+    inst->trim(0);
+  });
+}
+int gt_caching_allocator_enabled(int32_t *out) {
+  return guard([&] {
+    gt::need(out, "out");
+    auto *inst = gt::CachingCPUAllocator::instance();
+    *out = inst && inst->installed ? 1 : 0;
   });
 }
 int gt_caching_allocator_stats(int64_t *cached_bytes, int64_t *live_blocks) {

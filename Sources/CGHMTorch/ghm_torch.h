@@ -41,6 +41,9 @@ int gt_cuda_synchronize(void);
 /* Replaces libtorch's CPU allocator by one that keeps freed blocks of >= 1 MiB (rounded to 2 MiB, huge-page
  * advised) for reuse, holding at most limit_bytes; calling it again changes the limit. Small blocks are unaffected. */
 int gt_enable_caching_allocator(int64_t limit_bytes);
+/* Restores libtorch's default CPU allocator (blocks still alive are freed when released). */
+int gt_disable_caching_allocator(void);
+int gt_caching_allocator_enabled(int32_t *out);
 int gt_caching_allocator_stats(int64_t *cached_bytes, int64_t *live_blocks);
 
 /* ---- lifetime ---- */

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// A box in COCO's `[x, y, width, height]` form (pixels, top-left origin).
 public struct COCOBox: Sendable, Equatable, Hashable {
@@ -173,7 +174,7 @@ public struct COCODataset: Sendable {
         }
         guard box.width >= 0, box.height >= 0 else {
             throw COCOError(file: file, item: item,
-                            "negative size (width \(COCOJSON.formatNumber(box.width)), height \(COCOJSON.formatNumber(box.height)))")
+                            "negative size (width \(JSONText.number(box.width)), height \(JSONText.number(box.height)))")
         }
     }
 

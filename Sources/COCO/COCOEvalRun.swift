@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// What `ghm cocoeval` does, as a function that tests can call.
 public enum COCOEvalRun {
@@ -11,11 +12,7 @@ public enum COCOEvalRun {
         let dataset = try COCODataset.load(path: ann)
         let detections = try COCOResults.load(path: results, dataset: dataset)
         let metrics = try COCOEvaluator(gt: dataset, dets: detections).evaluate()
-        var lines = [metrics.table]
-        if perCategory {
-            lines.append("")
-            lines.append(metrics.perCategoryTable)
-        }
+        var lines = [metrics.text(perCategory: perCategory)]
         if let json {
             try metrics.writeJSON(to: json, includeCurves: true)
             lines.append("wrote metrics to \(json)")
@@ -39,13 +36,13 @@ public enum COCOEvalRun {
         let dir = URL(fileURLWithPath: directory)
         var written: [String] = []
         let overall = dir.appendingPathComponent("pr_all.png").path
-        try PNGEncoder.write(PRPlot.render(title: "ALL CATEGORIES (AREA ALL, MAXDETS 100)",
-                                           curves: PRPlot.standardCurves(metrics, categoryId: nil)), to: overall)
+        try PNGEncoder.write(metrics.precisionRecallPlot(title: "ALL CATEGORIES (AREA ALL, MAXDETS 100)",
+                                                         categoryId: nil).render(), to: overall)
         written.append(overall)
         for category in metrics.categories {
             let path = dir.appendingPathComponent("pr_\(category.id)_\(safeName(category.name)).png").path
-            try PNGEncoder.write(PRPlot.render(title: "\(category.name) (ID \(category.id))",
-                                               curves: PRPlot.standardCurves(metrics, categoryId: category.id)), to: path)
+            try PNGEncoder.write(metrics.precisionRecallPlot(title: "\(category.name) (ID \(category.id))",
+                                                             categoryId: category.id).render(), to: path)
             written.append(path)
         }
         return written
@@ -58,11 +55,5 @@ public enum COCOEvalRun {
         }
         let s = String(mapped)
         return s.isEmpty ? "category" : String(s.prefix(60))
-    }
-
-    /// Prints `message` on standard error (for the command-line tool, which imports only
-    /// ArgumentParser and COCO).
-    public static func printError(_ message: String) {
-        FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
     }
 }

@@ -216,78 +216,99 @@ public final class COCOEvaluator {
     static func evaluateCategory(_ k: Int, _ input: CategoryInput,
                                  precision: UnsafeMutableBufferPointer<Double>,
                                  recall: UnsafeMutableBufferPointer<Double>) {
-        let T = COCOEvalParams.T, R = COCOEvalParams.R, A = COCOEvalParams.A, M = COCOEvalParams.M
-        let K = input.K
-        let maxDet = COCOEvalParams.maxDets[M - 1]
-        let iouThr = COCOEvalParams.iouThresholds.map { min($0, 1 - 1e-10) }
-        let recThr = COCOEvalParams.recallThresholds
-        let ranges = COCOEvalParams.areaRanges
-
         let gtLo = input.gtCategoryStart[k], gtHi = input.gtCategoryStart[k + 1]
         let dtLo = input.dtCategoryStart[k], dtHi = input.dtCategoryStart[k + 1]
         if gtLo == gtHi && dtLo == dtHi { return }  // every image is None: precision stays -1
+        let slots = CategorySlots(input, gt: gtLo..<gtHi, dt: dtLo..<dtHi)
+        let (status, npig) = match(slots, input)
+        accumulate(k, K: input.K, slots: slots, status: status, npig: npig, precision: precision, recall: recall)
+    }
 
-        // Pass 1: cells (images with ground truth or detections of this category) and their
-        // detections sorted by score (stable), cut at maxDet. Slots are in (image, rank) order.
-        struct Cell { var gtStart: Int32; var gtCount: Int32; var slotStart: Int32; var slotCount: Int32 }
+    /// One cell per image with ground truth or detections of the category.
+    struct Cell { var gtStart: Int32; var gtCount: Int32; var slotStart: Int32; var slotCount: Int32 }
+
+    /// The detections of one category as evaluateImg and accumulate see them: per cell, sorted by score (stable)
+    /// and cut at maxDet ("slots", in (image, rank) order), and their place in the category-wide score order.
+    struct CategorySlots {
         var cells: [Cell] = []
-        var slotDet: [Int32] = []       // slot -> detection index
-        var slotRank: [Int32] = []      // slot -> rank inside its (image, category)
-        slotDet.reserveCapacity(min(dtHi - dtLo, 1 << 20))
-        slotRank.reserveCapacity(min(dtHi - dtLo, 1 << 20))
-        var cellDets: [Int32] = []
+        /// slot → detection index, and rank inside its (image, category)
+        var slotDet: [Int32] = []
+        var slotRank: [Int32] = []
+        /// the largest ground-truth count of a cell
         var maxG = 0
-        var g = gtLo, d = dtLo
-        input.dtScore.withUnsafeBufferPointer { score in
-            while g < gtHi || d < dtHi {
-                let gi = g < gtHi ? input.gtImage[Int(input.gtOrder[g])] : Int32.max
-                let di = d < dtHi ? input.dtImage[Int(input.dtOrder[d])] : Int32.max
-                let image = min(gi, di)
-                let g0 = g
-                while g < gtHi && input.gtImage[Int(input.gtOrder[g])] == image { g += 1 }
-                cellDets.removeAll(keepingCapacity: true)
-                while d < dtHi && input.dtImage[Int(input.dtOrder[d])] == image {
-                    cellDets.append(input.dtOrder[d])
-                    d += 1
-                }
-                // Stable by score, highest first (indices ascend within the run, so a tie keeps
-                // file order).
-                cellDets.sort { a, b in
-                    let sa = score[Int(a)], sb = score[Int(b)]
-                    return sa > sb || (sa == sb && a < b)
-                }
-                let n = min(cellDets.count, maxDet)
-                cells.append(Cell(gtStart: Int32(g0), gtCount: Int32(g - g0),
-                                  slotStart: Int32(slotDet.count), slotCount: Int32(n)))
-                maxG = max(maxG, g - g0)
-                for r in 0..<n {
-                    slotDet.append(cellDets[r])
-                    slotRank.append(Int32(r))
+        /// pos[slot] = place in accumulate's order; rankSorted[place] = that slot's rank in its image
+        var pos: [Int32] = []
+        var rankSorted: [Int32] = []
+        var count: Int { slotDet.count }
+
+        init(_ input: CategoryInput, gt: Range<Int>, dt: Range<Int>) {
+            let maxDet = COCOEvalParams.maxDets[COCOEvalParams.M - 1]
+            let gtLo = gt.lowerBound, gtHi = gt.upperBound, dtLo = dt.lowerBound, dtHi = dt.upperBound
+            // Pass 1: cells (images with ground truth or detections of this category) and their
+            // detections sorted by score (stable), cut at maxDet. Slots are in (image, rank) order.
+            slotDet.reserveCapacity(min(dtHi - dtLo, 1 << 20))
+            slotRank.reserveCapacity(min(dtHi - dtLo, 1 << 20))
+            var cellDets: [Int32] = []
+            var g = gtLo, d = dtLo
+            input.dtScore.withUnsafeBufferPointer { score in
+                while g < gtHi || d < dtHi {
+                    let gi = g < gtHi ? input.gtImage[Int(input.gtOrder[g])] : Int32.max
+                    let di = d < dtHi ? input.dtImage[Int(input.dtOrder[d])] : Int32.max
+                    let image = min(gi, di)
+                    let g0 = g
+                    while g < gtHi && input.gtImage[Int(input.gtOrder[g])] == image { g += 1 }
+                    cellDets.removeAll(keepingCapacity: true)
+                    while d < dtHi && input.dtImage[Int(input.dtOrder[d])] == image {
+                        cellDets.append(input.dtOrder[d])
+                        d += 1
+                    }
+                    // Stable by score, highest first (indices ascend within the run, so a tie keeps
+                    // file order).
+                    cellDets.sort { a, b in
+                        let sa = score[Int(a)], sb = score[Int(b)]
+                        return sa > sb || (sa == sb && a < b)
+                    }
+                    let n = min(cellDets.count, maxDet)
+                    cells.append(Cell(gtStart: Int32(g0), gtCount: Int32(g - g0),
+                                      slotStart: Int32(slotDet.count), slotCount: Int32(n)))
+                    maxG = max(maxG, g - g0)
+                    for r in 0..<n {
+                        slotDet.append(cellDets[r])
+                        slotRank.append(Int32(r))
+                    }
                 }
             }
-        }
-        let S = slotDet.count
+            let S = slotDet.count
 
-        // All slots of the category by score, ties in (image, rank) order: accumulate's stable
-        // sort of the concatenated per-image lists. pos[slot] = place in that order.
-        var sortedSlots = [Int32](0..<Int32(S))
-        input.dtScore.withUnsafeBufferPointer { score in
-            slotDet.withUnsafeBufferPointer { sd in
-                sortedSlots.sort { a, b in
-                    let sa = score[Int(sd[Int(a)])], sb = score[Int(sd[Int(b)])]
-                    return sa > sb || (sa == sb && a < b)
+            // All slots of the category by score, ties in (image, rank) order: accumulate's stable
+            // sort of the concatenated per-image lists. pos[slot] = place in that order.
+            var sortedSlots = [Int32](0..<Int32(S))
+            input.dtScore.withUnsafeBufferPointer { score in
+                slotDet.withUnsafeBufferPointer { sd in
+                    sortedSlots.sort { a, b in
+                        let sa = score[Int(sd[Int(a)])], sb = score[Int(sd[Int(b)])]
+                        return sa > sb || (sa == sb && a < b)
+                    }
                 }
             }
+            pos = [Int32](repeating: 0, count: S)
+            rankSorted = [Int32](repeating: 0, count: S)
+            for (p, s) in sortedSlots.enumerated() {
+                pos[Int(s)] = Int32(p)
+                rankSorted[p] = slotRank[Int(s)]
+            }
         }
-        var pos = [Int32](repeating: 0, count: S)
-        var rankSorted = [Int32](repeating: 0, count: S)
-        for (p, s) in sortedSlots.enumerated() {
-            pos[Int(s)] = Int32(p)
-            rankSorted[p] = slotRank[Int(s)]
-        }
+    }
 
-        // Pass 2: IoU and matching. status[(a*T + t)*S + pos] = 0 false positive, 1 true
-        // positive, 2 ignored.
+    /// Pass 2: IoU and matching, as evaluateImg. status[(a*T + t)*S + pos] = 0 false positive, 1 true positive,
+    /// 2 ignored; npig[a] = ground truth not ignored at area range a.
+    static func match(_ slots: CategorySlots, _ input: CategoryInput) -> (status: [UInt8], npig: [Int]) {
+        let T = COCOEvalParams.T, A = COCOEvalParams.A
+        let maxDet = COCOEvalParams.maxDets[COCOEvalParams.M - 1]
+        let iouThr = COCOEvalParams.iouThresholds.map { min($0, 1 - 1e-10) }
+        let ranges = COCOEvalParams.areaRanges
+        let S = slots.count, maxG = slots.maxG
+        let cells = slots.cells, slotDet = slots.slotDet, pos = slots.pos
         var status = [UInt8](repeating: 2, count: A * T * S)
         var npig = [Int](repeating: 0, count: A)
         let ious = UnsafeMutablePointer<Double>.allocate(capacity: max(1, maxDet * maxG))
@@ -307,33 +328,7 @@ public final class COCOEvaluator {
             for cell in cells {
                 let G = Int(cell.gtCount), D = Int(cell.slotCount)
                 let gtBase = Int(cell.gtStart), slotBase = Int(cell.slotStart)
-                // IoU (pycocotools bbIou), D x G, ground truth in file order.
-                if G > 0 && D > 0 {
-                    for j in 0..<G {
-                        let gIndex = Int(input.gtOrder[gtBase + j])
-                        let gx = gtBox[4 * gIndex], gy = gtBox[4 * gIndex + 1]
-                        let gw = gtBox[4 * gIndex + 2], gh = gtBox[4 * gIndex + 3]
-                        let ga = gw * gh
-                        let crowd = input.gtCrowd[gIndex]
-                        for i in 0..<D {
-                            let dIndex = Int(slotDet[slotBase + i])
-                            let dx = dtBox[4 * dIndex], dy = dtBox[4 * dIndex + 1]
-                            let dw = dtBox[4 * dIndex + 2], dh = dtBox[4 * dIndex + 3]
-                            let da = dw * dh
-                            var o = 0.0
-                            let w = Swift.min(dw + dx, gw + gx) - Swift.max(dx, gx)
-                            if w > 0 {
-                                let h = Swift.min(dh + dy, gh + gy) - Swift.max(dy, gy)
-                                if h > 0 {
-                                    let inter = w * h
-                                    let u = crowd ? da : da + ga - inter
-                                    o = inter / u
-                                }
-                            }
-                            ious[i * G + j] = o
-                        }
-                    }
-                }
+                cellIoUs(cell, input, slotDet: slotDet, gtBox: gtBox, dtBox: dtBox, into: ious)
                 for a in 0..<A {
                     let lo = ranges[a].lo, hi = ranges[a].hi
                     // Ground truth with the ignored ones last (stable).
@@ -392,8 +387,49 @@ public final class COCOEvaluator {
         }
         }
         }
+        return (status, npig)
+    }
 
-        // Accumulate.
+    /// IoU (pycocotools bbIou) of a cell's detections (rows) and ground truth (columns, in file order): D × G
+    /// values into `ious`; a crowd box's union is the detection's area.
+    static func cellIoUs(_ cell: Cell, _ input: CategoryInput, slotDet: [Int32], gtBox: UnsafeBufferPointer<Double>,
+                         dtBox: UnsafeBufferPointer<Double>, into ious: UnsafeMutablePointer<Double>) {
+        let G = Int(cell.gtCount), D = Int(cell.slotCount)
+        let gtBase = Int(cell.gtStart), slotBase = Int(cell.slotStart)
+        if G > 0 && D > 0 {
+            for j in 0..<G {
+                let gIndex = Int(input.gtOrder[gtBase + j])
+                let gx = gtBox[4 * gIndex], gy = gtBox[4 * gIndex + 1]
+                let gw = gtBox[4 * gIndex + 2], gh = gtBox[4 * gIndex + 3]
+                let ga = gw * gh
+                let crowd = input.gtCrowd[gIndex]
+                for i in 0..<D {
+                    let dIndex = Int(slotDet[slotBase + i])
+                    let dx = dtBox[4 * dIndex], dy = dtBox[4 * dIndex + 1]
+                    let dw = dtBox[4 * dIndex + 2], dh = dtBox[4 * dIndex + 3]
+                    let da = dw * dh
+                    var o = 0.0
+                    let w = Swift.min(dw + dx, gw + gx) - Swift.max(dx, gx)
+                    if w > 0 {
+                        let h = Swift.min(dh + dy, gh + gy) - Swift.max(dy, gy)
+                        if h > 0 {
+                            let inter = w * h
+                            let u = crowd ? da : da + ga - inter
+                            o = inter / u
+                        }
+                    }
+                    ious[i * G + j] = o
+                }
+            }
+        }
+    }
+
+    /// Accumulate: precision at the 101 recall points and recall, per IoU threshold, area range and maxDets.
+    static func accumulate(_ k: Int, K: Int, slots: CategorySlots, status: [UInt8], npig: [Int],
+                           precision: UnsafeMutableBufferPointer<Double>, recall: UnsafeMutableBufferPointer<Double>) {
+        let T = COCOEvalParams.T, R = COCOEvalParams.R, A = COCOEvalParams.A, M = COCOEvalParams.M
+        let recThr = COCOEvalParams.recallThresholds
+        let S = slots.count, rankSorted = slots.rankSorted
         let tps = UnsafeMutablePointer<Int>.allocate(capacity: max(1, S))
         let pr = UnsafeMutablePointer<Double>.allocate(capacity: max(1, S))
         defer { tps.deallocate(); pr.deallocate() }

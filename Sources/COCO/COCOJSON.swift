@@ -1,13 +1,8 @@
 import Foundation
+import Support
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// File and JSON plumbing shared by the dataset, results and metrics code.
-/// JSON helpers shared by the tools: atomic writes, number and string formatting.
+/// Reading COCO JSON files: clear errors naming the file and the JSON path of the item at fault, and the field
+/// decoders shared by the dataset and results types. Writing goes through `Support` (`JSONText`, `Files`).
 public enum COCOJSON {
     // MARK: - Reading
 
@@ -130,7 +125,7 @@ public enum COCOJSON {
         }
         guard let i = exactInt(value) else {
             throw DecodingError.dataCorruptedError(forKey: key, in: c,
-                                                   debugDescription: "expected an integer, found \(formatNumber(value))")
+                                                   debugDescription: "expected an integer, found \(JSONText.number(value))")
         }
         return i
     }
@@ -177,70 +172,6 @@ public enum COCOJSON {
                 debugDescription: "expected array of 4 numbers [x, y, w, h], found \(values.count) number\(values.count == 1 ? "" : "s")")
         }
         return COCOBox(x: values[0], y: values[1], width: values[2], height: values[3])
-    }
-
-    // MARK: - Writing
-
-    /// Writes `data` next to `path` under a temporary name and renames it over `path`, so that a
-    /// reader never sees a half-written file.
-    public static func writeAtomically(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent()
-        var isDirectory: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory) {
-            do {
-                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            } catch {
-                throw COCOError(file: path, "cannot create directory \(dir.path) (\(error.localizedDescription))")
-            }
-        } else if !isDirectory.boolValue {
-            throw COCOError(file: path, "\(dir.path) is not a directory")
-        }
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString.prefix(8))")
-        do {
-            try data.write(to: tmp)
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw COCOError(file: path, "cannot write file (\(error.localizedDescription))")
-        }
-        if rename(tmp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw COCOError(file: path, "cannot rename temporary file into place (\(reason))")
-        }
-    }
-
-    // MARK: - Formatting
-
-    /// A finite double in the shortest form that reads back to the same value; integral values
-    /// in range print without a fraction. Non-finite values have no JSON form: they print `null`.
-    public static func formatNumber(_ v: Double) -> String {
-        guard v.isFinite else { return "null" }
-        if v == v.rounded(), abs(v) < 1e15 { return String(Int(v)) }
-        return "\(v)"
-    }
-
-    /// A JSON string literal.
-    public static func quote(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-        return out
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// The result of `COCOEvaluator.evaluate()`: pycocotools' `eval['precision']`, `eval['recall']`
 /// and `stats`, per-category AP, the standard text table and a JSON form.
@@ -119,6 +120,12 @@ public struct COCOMetrics: Sendable {
 
     /// The 12 lines pycocotools' `summarize()` prints, e.g.
     /// ` Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.370`.
+    /// What `ghm cocoeval` and `ghm eval` print: the 12-line table, then with `perCategory` a blank line and the
+    /// per-category AP table.
+    public func text(perCategory: Bool) -> String {
+        perCategory ? table + "\n\n" + perCategoryTable : table
+    }
+
     public var table: String {
         let specs: [(ap: Bool, iou: String, area: String, maxDets: Int)] = [
             (true, "0.50:0.95", "all", 100), (true, "0.50", "all", 100), (true, "0.75", "all", 100),
@@ -160,22 +167,22 @@ public struct COCOMetrics: Sendable {
     /// "num_annotations"}`; undefined per-category AP is `null`.
     public func jsonData(includeCurves: Bool = false) -> Data {
         var out = "{\n  \"stats\": {"
-        out += zip(Self.statNames, stats).map { "\"\($0)\": \(COCOJSON.formatNumber($1))" }.joined(separator: ", ")
-        out += "},\n  \"stats_list\": [" + stats.map(COCOJSON.formatNumber).joined(separator: ", ") + "],\n"
+        out += zip(Self.statNames, stats).map { "\"\($0)\": \(JSONText.number($1))" }.joined(separator: ", ")
+        out += "},\n  \"stats_list\": [" + stats.map(JSONText.number).joined(separator: ", ") + "],\n"
         out += "  \"bbox_mAP_copypaste\": \"\(copypaste)\",\n"
         out += "  \"num_images\": \(numImages),\n  \"num_annotations\": \(numAnnotations),\n  \"num_detections\": \(numDetections),\n"
         out += "  \"per_category\": [\n"
         out += zip(categories.indices, zip(categories, perCategoryAP)).map { label, pair in
-            "    {\"label\": \(label), \"id\": \(pair.0.id), \"name\": \(COCOJSON.quote(pair.0.name)), \"AP\": "
-                + (pair.1.map(COCOJSON.formatNumber) ?? "null") + "}"
+            "    {\"label\": \(label), \"id\": \(pair.0.id), \"name\": \(JSONText.quote(pair.0.name)), \"AP\": "
+                + (pair.1.map(JSONText.number) ?? "null") + "}"
         }.joined(separator: ",\n")
         out += "\n  ]"
         if includeCurves {
-            out += ",\n  \"recall_thresholds\": [" + COCOEvalParams.recallThresholds.map(COCOJSON.formatNumber).joined(separator: ", ") + "],\n"
+            out += ",\n  \"recall_thresholds\": [" + COCOEvalParams.recallThresholds.map(JSONText.number).joined(separator: ", ") + "],\n"
             out += "  \"pr_curves\": {"
             let curves: [(String, [Int])] = [("iou50", [0]), ("iou75", [5]), ("iou50_95", Array(0..<COCOEvalParams.T))]
             out += curves.map { name, ts in
-                "\"\(name)\": [" + curve(ious: ts).map(COCOJSON.formatNumber).joined(separator: ", ") + "]"
+                "\"\(name)\": [" + curve(ious: ts).map(JSONText.number).joined(separator: ", ") + "]"
             }.joined(separator: ", ")
             out += "}"
         }
@@ -185,7 +192,7 @@ public struct COCOMetrics: Sendable {
 
     /// Writes `jsonData` atomically.
     public func writeJSON(to path: String, includeCurves: Bool = false) throws {
-        try COCOJSON.writeAtomically(jsonData(includeCurves: includeCurves), to: path)
+        try Files.writeAtomically(jsonData(includeCurves: includeCurves), to: path)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// One detection in mmdet's COCO result format:
 /// `{"image_id": 42, "bbox": [x, y, w, h], "score": 0.93, "category_id": 18}`.
@@ -98,9 +99,9 @@ public struct COCOResults: Sendable {
             }
             if i > 0 { out += ", " }
             out += "{\"image_id\": \(det.imageId), \"bbox\": ["
-            out += COCOJSON.formatNumber(det.bbox.x) + ", " + COCOJSON.formatNumber(det.bbox.y) + ", "
-            out += COCOJSON.formatNumber(det.bbox.width) + ", " + COCOJSON.formatNumber(det.bbox.height)
-            out += "], \"score\": " + COCOJSON.formatNumber(det.score)
+            out += JSONText.number(det.bbox.x) + ", " + JSONText.number(det.bbox.y) + ", "
+            out += JSONText.number(det.bbox.width) + ", " + JSONText.number(det.bbox.height)
+            out += "], \"score\": " + JSONText.number(det.score)
             out += ", \"category_id\": \(det.categoryId)}"
         }
         out += "]\n"
@@ -109,6 +110,6 @@ public struct COCOResults: Sendable {
 
     /// Writes the results JSON atomically (temporary file in the same folder, then rename).
     public func write(to path: String) throws {
-        try COCOJSON.writeAtomically(jsonData(), to: path)
+        try Files.writeAtomically(jsonData(), to: path)
     }
 }

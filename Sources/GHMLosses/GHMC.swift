@@ -22,11 +22,9 @@ public final class GHMC: ClassificationLoss {
     public init(bins: Int = 10, momentum: Double = 0, useSigmoid: Bool = true, lossWeight: Double = 1,
                 reduction: LossReduction = .mean, implementation: GHMImplementation = .fused) throws(TorchError) {
         guard useSigmoid else { throw TorchError(op: "GHMC", message: "use_sigmoid=False is not implemented (as in mmdet)") }
-        guard bins > 0 else { throw TorchError(op: "GHMC", message: "bins must be positive, got \(bins)") }
-        let e = try Tensor.arange(bins + 1).to(.float32) / Double(bins)
-        try e.narrow(dim: 0, start: bins, length: 1).add_(1e-6)
-        edges = e
-        accSum = momentum > 0 ? try Tensor.zeros([bins]) : nil
+        (edges, accSum) = try GHMHistogram.buffers(op: "GHMC", bins: bins, momentum: momentum) { last throws(TorchError) in
+            try last.add_(1e-6)
+        }
         self.bins = bins
         self.momentum = momentum
         self.lossWeight = lossWeight
@@ -84,6 +82,16 @@ public final class GHMC: ClassificationLoss {
 
 /// The weighting shared by GHM-C and GHM-R: mmdet's loop over bins (the port) and the one-pass histogram (fused).
 enum GHMHistogram {
+    /// The bin edges k/bins (float32; the last one adjusted by `lastEdge`) and the momentum state `acc_sum`
+    /// (zeros, nil without momentum), as mmdet's GHMC/GHMR `__init__`.
+    static func buffers(op: String, bins: Int, momentum: Double,
+                        lastEdge: (Tensor) throws(TorchError) -> Void) throws(TorchError) -> (Tensor, Tensor?) {
+        guard bins > 0 else { throw TorchError(op: op, message: "bins must be positive, got \(bins)") }
+        let edges = try Tensor.arange(bins + 1).to(.float32) / Double(bins)
+        try lastEdge(try edges.narrow(dim: 0, start: bins, length: 1))
+        return (edges, momentum > 0 ? try Tensor.zeros([bins]) : nil)
+    }
+
     /// mmdet's loop, step by step: for each bin i, the valid elements with edges[i] ≤ g < edges[i+1]; a non-empty bin
     /// updates its EMA (`acc_sum[i] = μ·acc_sum[i] + (1 − μ)·count`, in place) and gives its elements T / acc_sum[i]
     /// (T / count without momentum); finally everything is divided by the number of non-empty bins.

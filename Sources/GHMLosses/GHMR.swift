@@ -16,11 +16,9 @@ public final class GHMR: RegressionLoss {
 
     public init(mu: Double = 0.02, bins: Int = 10, momentum: Double = 0, lossWeight: Double = 1,
                 reduction: LossReduction = .mean, implementation: GHMImplementation = .fused) throws(TorchError) {
-        guard bins > 0 else { throw TorchError(op: "GHMR", message: "bins must be positive, got \(bins)") }
-        let e = try Tensor.arange(bins + 1).to(.float32) / Double(bins)
-        try e.narrow(dim: 0, start: bins, length: 1).fill_(1e3)
-        edges = e
-        accSum = momentum > 0 ? try Tensor.zeros([bins]) : nil
+        (edges, accSum) = try GHMHistogram.buffers(op: "GHMR", bins: bins, momentum: momentum) { last throws(TorchError) in
+            try last.fill_(1e3)
+        }
         self.mu = mu
         self.bins = bins
         self.momentum = momentum

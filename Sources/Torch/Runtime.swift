@@ -49,6 +49,19 @@ public enum Torch {
         try check("enable_caching_allocator", gt_enable_caching_allocator(Int64(limitBytes)))
     }
 
+    /// Gives libtorch's default CPU allocator back (what a process has before `enableCachingAllocator`); the cache is
+    /// emptied, and blocks still alive are freed when released.
+    public static func disableCachingAllocator() throws(TorchError) {
+        try check("disable_caching_allocator", gt_disable_caching_allocator())
+    }
+
+    /// Whether `enableCachingAllocator` is in force.
+    public static var cachingAllocatorEnabled: Bool {
+        var v: Int32 = 0
+        gt_caching_allocator_enabled(&v)
+        return v != 0
+    }
+
     /// Bytes held by the caching allocator for reuse, and blocks it has handed out that are still alive.
     public static var cachingAllocatorStats: (cachedBytes: Int, liveBlocks: Int) {
         var c: Int64 = 0, l: Int64 = 0

@@ -1,4 +1,5 @@
 import Torch
+import Support
 
 /// Writes checkpoints that Python's `torch.load(path)` reads with its default `weights_only=True`.
 public enum CheckpointWriter {

@@ -1,4 +1,5 @@
 import Torch
+import Support
 
 /// The safetensors format: an 8-byte little-endian header length, a JSON header
 /// `{"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}}`, then the data.
@@ -105,7 +106,7 @@ public enum Safetensors {
         var seen = Set<String>()
         var parts: [String] = []
         if let metadata, !metadata.isEmpty {
-            let m = metadata.sorted { $0.key < $1.key }.map { "\(jsonQuoted($0.key)):\(jsonQuoted($0.value))" }
+            let m = metadata.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }
             parts.append("\"__metadata__\":{" + m.joined(separator: ",") + "}")
         }
         var prepared: [Tensor] = []
@@ -120,7 +121,7 @@ public enum Safetensors {
                 throw CheckpointError(.invalidArgument, "cannot make the tensor contiguous: \(error.message)", key: key)
             }
             let nbytes = c.numel * c.dtype.byteSize
-            parts.append("\(jsonQuoted(key)):{\"dtype\":\"\(name)\",\"shape\":[\(c.shape.map(String.init).joined(separator: ","))],"
+            parts.append("\(JSONText.quote(key)):{\"dtype\":\"\(name)\",\"shape\":[\(c.shape.map(String.init).joined(separator: ","))],"
                          + "\"data_offsets\":[\(offset),\(offset + nbytes)]}")
             offset += nbytes
             prepared.append(c)

@@ -1,3 +1,5 @@
+import Support
+
 /// A read-only view of a zip archive's directory (the subset `torch.save` writes: stored entries, optional zip64).
 struct ZipArchive {
     struct Entry {

@@ -20,8 +20,7 @@ struct CocoEvalCommand: ParsableCommand {
             finite numbers with non-negative size, and non-finite scores are errors (exit code 1).
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Ground-truth COCO instances JSON.", valueName: "GT.json"))
-    var ann: String
+    @OptionGroup var groundTruth: GroundTruthOptions
 
     @Option(name: .long, help: ArgumentHelp("Detections JSON (COCO result format).", valueName: "DETS.json"))
     var results: String
@@ -32,15 +31,13 @@ struct CocoEvalCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write PNG precision-recall plots into this folder.", valueName: "DIR"))
     var plot: String?
 
-    @Flag(name: .long, help: "Also print AP (IoU .50:.95, area all, 100 detections) for each category.")
-    var perCategory = false
-
     func run() throws {
         let output: String
         do {
-            output = try COCOEvalRun.run(ann: ann, results: results, json: json, plot: plot, perCategory: perCategory)
+            output = try COCOEvalRun.run(ann: groundTruth.ann, results: results, json: json, plot: plot,
+                                         perCategory: groundTruth.perCategory)
         } catch {
-            COCOEvalRun.printError("error: \(error)")
+            printError("\(error)")
             throw ExitCode(1)
         }
         print(output)

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Detection
 import Foundation
+import Inference
+import Support
 
 /// `ghm infer`: batched detection over many images, with drawn copies and a results file.
 struct InferCommand: ParsableCommand {
@@ -56,11 +58,7 @@ struct InferCommand: ParsableCommand {
     @Flag(name: .long, help: "Also take the images in subfolders of folder inputs.")
     var recursive = false
 
-    @Option(name: .long, help: "Images per forward pass.")
-    var batchSize = 1
-
-    @Option(name: .long, help: "Batches decoded ahead of the model by a background thread (0: decode between batches, no overlap).")
-    var prefetch = 2
+    @OptionGroup var batch: BatchOptions
 
     @Option(name: .long, help: ArgumentHelp("Keep detections with score > T in results and drawings (default: the config's test_cfg.score_thr, 0.05; a lower value needs --set model.test_cfg.score_thr=T).", valueName: "T"))
     var scoreThr: Double?
@@ -68,13 +66,9 @@ struct InferCommand: ParsableCommand {
     @Flag(name: .long, help: "Do not write drawn images.")
     var noDraw = false
 
-    @Flag(name: .long, help: "No progress line.")
-    var quiet = false
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one INPUT (image, folder or list file)") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        guard prefetch >= 0 else { throw ValidationError("--prefetch must be at least 0") }
         if let scoreThr, !(scoreThr >= 0 && scoreThr < 1) { throw ValidationError("--score-thr must be in [0, 1)") }
     }
 
@@ -88,10 +82,10 @@ struct InferCommand: ParsableCommand {
             }
             try InferenceRun.prepareOutputDirectory(out)
             let detector = try model.makeDetector()
-            var options = InferOptions(outputDirectory: out, batchSize: batchSize, scoreThreshold: scoreThr,
+            var options = InferOptions(outputDirectory: out, batchSize: batch.batchSize, scoreThreshold: scoreThr,
                                        draw: !noDraw, recursive: recursive)
-            options.prefetchBatches = prefetch
-            let progress = quiet ? nil : ProgressReporter(total: files.count, label: "infer")
+            options.prefetchBatches = batch.prefetch
+            let progress = batch.progress(total: files.count, label: "infer")
             let summary = try InferenceRun.run(detector: detector, files: files, inputProblems: problems,
                                                options: options, progress: progress,
                                                report: { progress?.log("error: " + $0) ?? printError($0) })

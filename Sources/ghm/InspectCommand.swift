@@ -1,6 +1,8 @@
 import ArgumentParser
 import Detection
 import Foundation
+import GHMTools
+import Support
 import Torch
 import TorchCheckpoint
 
@@ -52,7 +54,7 @@ struct InspectCommand: ParsableCommand {
             if benchmark { return try runBenchmark() }
             let ckpt = try Checkpoint.load(file)
             if peakMemory {
-                print("peak_rss_bytes \(CheckpointBenchmark.peakRSS() ?? 0)")
+                print("peak_rss_bytes \(ProcessMemory.peakResidentBytes() ?? 0)")
                 return
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Detection
 import Foundation
+import Support
 import Imaging
 import Torch
 
@@ -78,6 +79,37 @@ struct ModelOptions: ParsableArguments {
         }
         return try Detector(config: loadConfig(), checkpoint: checkpoint, device: dev)
     }
+}
+
+/// Batching options of the commands that run the model over many images (`infer`, `eval`).
+struct BatchOptions: ParsableArguments {
+    @Option(name: .long, help: "Images per forward pass.")
+    var batchSize = 1
+
+    @Option(name: .long, help: "Batches decoded ahead of the model by a background thread (0: decode between batches, no overlap).")
+    var prefetch = 2
+
+    @Flag(name: .long, help: "No progress line.")
+    var quiet = false
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard prefetch >= 0 else { throw ValidationError("--prefetch must be at least 0") }
+    }
+
+    /// The progress line for `total` images, unless --quiet.
+    func progress(total: Int, label: String) -> ProgressReporter? {
+        quiet ? nil : ProgressReporter(total: total, label: label)
+    }
+}
+
+/// The ground truth and per-category option of the commands that evaluate boxes (`eval`, `cocoeval`).
+struct GroundTruthOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Ground truth: a COCO instances JSON.", valueName: "GT.json"))
+    var ann: String
+
+    @Flag(name: .long, help: "Also print AP (IoU .50:.95, area all, 100 detections) for each category.")
+    var perCategory = false
 }
 
 /// Runs `body`; prints any error on stderr (naming what is at fault) and exits 1.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Detection
 import Foundation
+import GHMTools
 
 struct ParityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

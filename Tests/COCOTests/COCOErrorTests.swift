@@ -190,4 +190,9 @@ extension COCODetection {
         d.score = score
         return d
     }
+
+    func testPlotFileNamesAreSafe() {
+        XCTAssertEqual(COCOEvalRun.safeName("traffic light/2"), "traffic_light_2")
+        XCTAssertEqual(COCOEvalRun.safeName(""), "category")
+    }
 }

@@ -1,5 +1,7 @@
 import Foundation
+import TestSupport
 import XCTest
+import GHMTools
 @testable import COCO
 
 /// Agreement with pycocotools (run through tools/coco_reference.py) on fixtures written by
@@ -90,8 +92,8 @@ final class COCOReferenceTests: XCTestCase {
               + "precision \(worst.maxPrecision), recall \(worst.maxRecall)")
     }
 
-    /// >= 500 images and >= 20,000 detections: agreement, and Swift at most half of pycocotools' time.
-    func testLargeSetAgreementAndSpeed() throws {
+    /// >= 500 images and >= 20,000 detections: the same numbers as pycocotools (its speed is `ghm bench cocoeval`).
+    func testLargeSetAgreement() throws {
         try requirePycocotools()
         let dir = try makeTempDir("large")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -101,16 +103,8 @@ final class COCOReferenceTests: XCTestCase {
         let results = try COCOResults.load(path: dets, dataset: dataset)
         XCTAssertGreaterThanOrEqual(dataset.images.count, 500)
         XCTAssertGreaterThanOrEqual(results.count, 20_000)
-        var times: [Double] = []
-        var metrics: COCOMetrics? = nil
-        for _ in 0..<3 {
-            let start = DispatchTime.now().uptimeNanoseconds
-            let m = try COCOEvaluator(gt: dataset, dets: results).evaluate()
-            _ = m.table
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            metrics = m
-        }
-        let ref = try COCOPythonTools.reference(repoRoot: repoRoot, python: pythonPath, ann: gt, results: dets, time: 1)
+        let metrics: COCOMetrics? = try COCOEvaluator(gt: dataset, dets: results).evaluate()
+        let ref = try COCOPythonTools.reference(repoRoot: repoRoot, python: pythonPath, ann: gt, results: dets)
         var maxDiff = 0.0
         for (i, (s, r)) in zip(metrics!.stats, ref.stats).enumerated() {
             maxDiff = max(maxDiff, abs(s - r))
@@ -126,10 +120,8 @@ final class COCOReferenceTests: XCTestCase {
                 XCTAssertEqual(a, b, accuracy: 1e-4, "category \(id)")
             }
         }
-        let swift = COCOBenchmarkResult.median(times), py = COCOBenchmarkResult.median(ref.times)
         print("[large] \(dataset.images.count) images, \(results.count) detections: max |diff| stats \(maxDiff), "
-              + "per-category \(maxCat); swift \(swift) s, pycocotools \(py) s, ratio \(swift / py)")
-        XCTAssertLessThanOrEqual(swift / py, 0.5, "Swift evaluation should take at most half of pycocotools' time")
+              + "per-category \(maxCat)")
     }
 
     func testEmptyResultsAndDetectionsOnlyOnEmptyImages() throws {

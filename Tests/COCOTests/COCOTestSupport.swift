@@ -1,23 +1,13 @@
 import Foundation
+import TestSupport
 import XCTest
+import GHMTools
 @testable import COCO
 
-/// The repository root: the first folder above this file that has tools/coco_reference.py.
-let repoRoot: String = {
-    var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    for _ in 0..<6 {
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("tools/coco_reference.py").path) {
-            return url.path
-        }
-        url.deleteLastPathComponent()
-    }
-    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
-}()
+let repoRoot = Repo.root
 
-/// The project venv's interpreter; COCO_TEST_PYTHON overrides it.
-let pythonPath: String = ProcessInfo.processInfo.environment["COCO_TEST_PYTHON"]
-    ?? COCOPythonTools.defaultPython(repoRoot: repoRoot)
+/// The project venv's interpreter.
+let pythonPath = Repo.python
 
 /// Fails the test (never skips) when the venv Python or pycocotools is missing.
 func requirePycocotools(file: StaticString = #filePath, line: UInt = #line) throws {
@@ -36,49 +26,19 @@ func requirePython(file: StaticString = #filePath, line: UInt = #line) throws {
     guard FileManager.default.isExecutableFile(atPath: pythonPath) else {
         XCTFail("""
             Python not found at \(pythonPath): the COCO tests compare against pycocotools and need the \
-            project venv (python3 -m venv .venv && .venv/bin/pip install numpy pycocotools), \
-            or COCO_TEST_PYTHON=/path/to/python
+            project venv (make setup)
             """, file: file, line: line)
         throw COCOError("no python")
     }
 }
 
-/// Runs `python -c code args...`; returns stdout, throws with stderr on failure.
+/// Runs `python -c code args...` in the project venv; returns stdout, throws with stderr on failure.
 @discardableResult
 func runPython(code: String, arguments: [String] = []) throws -> String {
-    let dir = try makeTempDir("py")
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    let script = dir + "/script.py"
-    try code.write(toFile: script, atomically: true, encoding: .utf8)
-    let outPath = dir + "/out", errPath = dir + "/err"
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: pythonPath)
-    p.arguments = [script] + arguments
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    try? out.close()
-    try? err.close()
-    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    if p.terminationStatus != 0 {
-        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        throw COCOError("python exited with \(p.terminationStatus): \(stderr)")
-    }
-    return stdout
+    try runPythonScript(code, arguments: arguments, interpreter: pythonPath)
 }
 
-func makeTempDir(_ tag: String) throws -> String {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("coco-tests-\(tag)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url.path
-}
+func makeTempDir(_ tag: String) throws -> String { try Repo.temporaryDirectory("coco-tests-\(tag)") }
 
 func writeText(_ text: String, _ dir: String, _ name: String) throws -> String {
     let path = dir + "/" + name

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Torch
 import XCTest
 
@@ -43,33 +44,19 @@ public struct ProcessResult {
 @discardableResult
 public func runProcess(_ executable: String, _ args: [String], stdin: String? = nil,
                        environment: [String: String]? = nil, cwd: String? = nil) throws -> ProcessResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = args
-    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    let out = Pipe(), err = Pipe(), inp = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = inp
-    try p.run()
-    if let stdin { inp.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
-    try? inp.fileHandleForWriting.close()
-    // Read both pipes concurrently so neither fills up and blocks the child.
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-        errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
+    let r = try Subprocess.run(executable, args, stdin: stdin.map { Data($0.utf8) }, environment: environment,
+                               directory: cwd)
+    return ProcessResult(status: r.status, stdout: r.stdoutText, stderr: r.stderrText)
+}
+
+/// Runs `interpreter -c code arguments…` (the project venv's Python by default) and returns its standard output;
+/// a non-zero exit throws with the end of its standard error.
+@discardableResult
+public func runPythonScript(_ code: String, arguments: [String] = [], interpreter: String = Repo.python) throws -> String {
+    guard FileManager.default.isExecutableFile(atPath: interpreter) else {
+        throw ProcessFailure(command: interpreter, status: -1, stderr: "Python not found: run `make setup`")
     }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    let errData = errBox.data
-    p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    return String(decoding: try Subprocess.output(interpreter, ["-c", code] + arguments), as: UTF8.self)
 }
 
 /// Runs Python code in the project's virtual environment. The code fills a dict `out` whose values may be tensors,
@@ -172,11 +159,29 @@ public func assertClose(_ t: Tensor, _ ref: Any?, atol: Double = 1e-6, rtol: Dou
 }
 
 /// The resident set size of this process in MB (Linux /proc).
-public func residentMemoryMB() -> Double {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
-        return kb / 1024
+public func residentMemoryMB() -> Double { Double(ProcessMemory.residentBytes() ?? 0) / 1_048_576 }
+
+/// Checkpoints written by Python torch at test time (`tools/make_checkpoint_fixtures.py`), once per test process:
+/// the reader's tests and the fuzzer's seeds.
+public enum CheckpointFixtures {
+    private static let made: Result<String, Error> = Result {
+        let dir = try Repo.temporaryDirectory("ckpt-fixtures")
+        guard FileManager.default.isExecutableFile(atPath: Repo.python) else {
+            throw ProcessFailure(command: Repo.python, status: -1, stderr: "the project venv is missing: run `make setup`")
+        }
+        let r = try runProcess(Repo.python, [Repo.path("tools/make_checkpoint_fixtures.py"), dir])
+        guard r.status == 0 else {
+            throw ProcessFailure(command: "make_checkpoint_fixtures.py", status: r.status, stderr: r.stderr)
+        }
+        return dir
     }
-    return 0
+
+    /// The fixture folder (fails the calling test loudly when Python or the venv is missing).
+    public static func dir() throws -> String { try made.get() }
+
+    public static func path(_ name: String) throws -> String { try dir() + "/" + name }
+
+    public static func bytes(_ name: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: URL(fileURLWithPath: path(name))))
+    }
 }

@@ -14,22 +14,11 @@ enum Fixtures {
         let bytes: Data
     }
 
-    private static let made: Result<String, Error> = Result {
-        let dir = try Repo.temporaryDirectory("ckpt-fixtures")
-        guard FileManager.default.isExecutableFile(atPath: Repo.python) else {
-            throw FixtureError("the project venv \(Repo.python) is missing: run `make setup`")
-        }
-        let r = try runProcess(Repo.python, [Repo.path("tools/make_checkpoint_fixtures.py"), dir])
-        guard r.status == 0 else { throw FixtureError("make_checkpoint_fixtures.py exited with \(r.status):\n\(r.stderr)") }
-        return dir
-    }
+    static func dir() throws -> String { try CheckpointFixtures.dir() }
 
-    /// The fixture folder (fails the calling test loudly when Python or the venv is missing).
-    static func dir() throws -> String { try made.get() }
+    static func path(_ name: String) throws -> String { try CheckpointFixtures.path(name) }
 
-    static func path(_ name: String) throws -> String { try dir() + "/" + name }
-
-    static func bytes(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path(name)))) }
+    static func bytes(_ name: String) throws -> [UInt8] { try CheckpointFixtures.bytes(name) }
 
     /// expected.json: fixture name → (tensors by key path, groups of keys sharing a storage).
     static func expected(_ name: String) throws -> (tensors: [String: Expected], shared: [[String]]) {

@@ -183,18 +183,41 @@ final class TorchNNOpsTests: XCTestCase {
     }
 
     func testRuntime() throws {
-        XCTAssertEqual(Torch.version, "2.13.0")
+        // the version the shim was compiled against is the linked libtorch's (from its torch/version.h)
+        XCTAssertEqual(Torch.version, try linkedLibtorchVersion())
         let before = Torch.threads
         try Torch.setThreads(1)
         XCTAssertEqual(Torch.threads, 1)
         try Torch.setThreads(before)
         XCTAssertThrowsError(try Torch.setThreads(0))
-        XCTAssertFalse(Torch.cudaAvailable)
-        XCTAssertEqual(Torch.cudaDeviceCount, 0)
+        // CUDA as the linked libtorch and the machine report it: a CPU libtorch (or no GPU) refuses CUDA tensors
+        if Torch.cudaAvailable {
+            XCTAssertGreaterThan(Torch.cudaDeviceCount, 0)
+            XCTAssertEqual(try Tensor.zeros([2], device: .cuda(0)).floats(), [0, 0])
+        } else {
+            XCTAssertEqual(Torch.cudaDeviceCount, 0)
+            XCTAssertThrowsError(try Tensor.zeros([2], device: .cuda(0)))
+        }
+        XCTAssertThrowsError(try Tensor.zeros([2], device: .cuda(Torch.cudaDeviceCount)), "no such device")
         XCTAssertEqual(Device("cuda:1"), .cuda(1))
         XCTAssertEqual(Device("cpu"), .cpu)
         XCTAssertNil(Device("tpu"))
-        XCTAssertThrowsError(try Tensor.zeros([2], device: .cuda(0)))
+    }
+
+    /// "major.minor.patch" from torch/headeronly/version.h of the libtorch the shim was configured against
+    /// (`.build-shim/.prefix` holds its CMake prefix, `<torch>/share/cmake`).
+    func linkedLibtorchVersion() throws -> String {
+        let prefix = try String(contentsOfFile: Repo.path(".build-shim/.prefix"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        // newer libtorch keeps the numbers in headeronly/, older ones in csrc/api/include/torch/
+        let candidates = ["/../../include/torch/headeronly/version.h", "/../../include/torch/csrc/api/include/torch/version.h"]
+        let header = try XCTUnwrap(candidates.lazy.compactMap { try? String(contentsOfFile: prefix + $0, encoding: .utf8) }
+            .first { $0.contains("#define TORCH_VERSION_MAJOR ") }, "no torch/version.h under \(prefix)/../../include")
+        func field(_ name: String) -> String? {
+            header.split(separator: "\n").first { $0.hasPrefix("#define TORCH_VERSION_\(name) ") }
+                .map { String($0.split(separator: " ").last!) }
+        }
+        return try [XCTUnwrap(field("MAJOR")), XCTUnwrap(field("MINOR")), XCTUnwrap(field("PATCH"))].joined(separator: ".")
     }
 
     /// The caching CPU allocator (what `ghm` enables): freed large blocks are kept and handed out again, values are
@@ -216,6 +239,27 @@ final class TorchNNOpsTests: XCTestCase {
         try Torch.enableCachingAllocator(limitBytes: 0)
         XCTAssertEqual(Torch.cachingAllocatorStats.cachedBytes, 0)
         XCTAssertThrowsError(try Torch.enableCachingAllocator(limitBytes: -1))
+    }
+
+    /// The caching allocator is installed only for the test that uses it: later tests run on libtorch's own.
+    override func tearDown() {
+        XCTAssertNoThrow(try Torch.disableCachingAllocator())
+        XCTAssertFalse(Torch.cachingAllocatorEnabled)
+        super.tearDown()
+    }
+
+    func testCachingAllocatorCanBeTurnedOff() throws {
+        try Torch.enableCachingAllocator(limitBytes: 64 << 20)
+        XCTAssertTrue(Torch.cachingAllocatorEnabled)
+        let alive = try Tensor.ones([1 << 20])  // allocated by the cache, released after it is turned off
+        try Torch.disableCachingAllocator()
+        XCTAssertFalse(Torch.cachingAllocatorEnabled)
+        do {
+            let fresh = try Tensor.ones([1 << 20])  // libtorch's allocator: nothing goes into the cache
+            XCTAssertEqual(try fresh.sum().item(), Double(1 << 20))
+        }
+        XCTAssertEqual(Torch.cachingAllocatorStats.cachedBytes, 0)
+        XCTAssertEqual(try alive.sum().item(), Double(1 << 20))
     }
 
     /// 100,000 small ops: resident memory stays flat (no handle leaks).

@@ -1,4 +1,6 @@
+import COCO
 import Foundation
+import Support
 
 /// Runs the project's Python helpers (`tools/make_coco_fixture.py`, `tools/coco_reference.py`)
 /// for tests and the benchmark.
@@ -22,47 +24,22 @@ public enum COCOPythonTools {
         URL(fileURLWithPath: repoRoot).appendingPathComponent(".venv/bin/python").path
     }
 
-    /// Runs `python script args...` in `repoRoot` and returns its standard output. A missing
-    /// interpreter or a non-zero exit is a COCOError with the end of the standard error.
+    /// Runs `python script args...` in `repoRoot` and returns its standard output. A missing interpreter or a
+    /// non-zero exit is a COCOError with the end of the standard error.
     public static func run(python: String, script: String, arguments: [String], repoRoot: String) throws -> Data {
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw COCOError(file: python, "Python interpreter not found; create the project venv "
-                            + "(python3 -m venv .venv && .venv/bin/pip install numpy pycocotools)")
+            throw COCOError(file: python, "Python interpreter not found; create the project venv (make setup)")
         }
         let scriptPath = URL(fileURLWithPath: repoRoot).appendingPathComponent(script).path
         guard FileManager.default.fileExists(atPath: scriptPath) else {
             throw COCOError(file: scriptPath, "script not found")
         }
-        let tmp = FileManager.default.temporaryDirectory
-            .appendingPathComponent("coco-py-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: tmp) }
-        let outURL = tmp.appendingPathComponent("stdout"), errURL = tmp.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let outHandle = try FileHandle(forWritingTo: outURL), errHandle = try FileHandle(forWritingTo: errURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [scriptPath] + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: repoRoot)
-        process.standardOutput = outHandle
-        process.standardError = errHandle
-        process.standardInput = FileHandle.nullDevice
         do {
-            try process.run()
+            return try Subprocess.output(python, [scriptPath] + arguments, directory: repoRoot, tailLines: 8)
         } catch {
-            throw COCOError(file: python, "cannot start \(script) (\(error.localizedDescription))")
+            throw COCOError(file: script, error.status.map { "exited with status \($0)" + (error.detail.isEmpty ? "" : ":\n\(error.detail)") }
+                                ?? "cannot start (\(error.detail))")
         }
-        process.waitUntilExit()
-        try? outHandle.close()
-        try? errHandle.close()
-        let out = (try? Data(contentsOf: outURL)) ?? Data()
-        if process.terminationStatus != 0 {
-            let err = String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self)
-            let tail = err.split(separator: "\n").suffix(8).joined(separator: "\n")
-            throw COCOError(file: script, "exited with status \(process.terminationStatus)\(tail.isEmpty ? "" : ":\n\(tail)")")
-        }
-        return out
     }
 
     /// Writes a fixture (`gt.json`, `dets.json`) into `outDir` with `tools/make_coco_fixture.py`.

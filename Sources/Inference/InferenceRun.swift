@@ -1,6 +1,8 @@
 import COCO
+import Detection
 import Foundation
 import Imaging
+import Support
 import Torch
 
 /// An error of `ghm infer` / `ghm eval` about their inputs or outputs, shown as it is.
@@ -125,39 +127,20 @@ public enum InferenceRun {
     /// Creates `path` (with its parents) if needed and checks that files can be created in it; throws a clear
     /// error otherwise. Creates nothing when it fails.
     public static func prepareOutputDirectory(_ path: String) throws {
-        let fm = FileManager.default
-        var isDir: ObjCBool = false
-        if fm.fileExists(atPath: path, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw InferenceError("output folder \(path): exists and is not a folder") }
-        } else {
-            do {
-                try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
-            } catch {
-                throw InferenceError("output folder \(path): cannot create it (\(Self.reason(error)))")
-            }
+        do {
+            try Files.prepareDirectory(path, role: "output folder")
+        } catch {
+            throw InferenceError(error.description)
         }
-        let probe = (path as NSString).appendingPathComponent(".ghm-write-test-\(getpid())-\(UUID().uuidString.prefix(8))")
-        guard fm.createFile(atPath: probe, contents: Data()) else {
-            throw InferenceError("output folder \(path): not writable")
-        }
-        try? fm.removeItem(atPath: probe)
-    }
-
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        return error.localizedDescription
     }
 
     /// Writes `data` to `path` through a temporary file in the same folder and a rename, so `path` is either
     /// complete or absent; creates the parent folders.
     public static func writeAtomically(_ data: Data, to path: String) throws {
         do {
-            try COCOJSON.writeAtomically(data, to: path)
+            try Files.writeAtomically(data, to: path)
         } catch {
-            throw InferenceError("\(error)")
+            throw InferenceError(error.description)
         }
     }
 
@@ -246,10 +229,10 @@ public enum InferenceRun {
         var out = "["
         for (i, d) in detections.enumerated() {
             out += i == 0 ? "\n  " : ",\n  "
-            out += "{\"file\": \(jsonString(d.file)), \"image_id\": \(d.imageId), \"bbox\": ["
-            out += d.bbox.map(jsonNumber).joined(separator: ", ")
-            out += "], \"score\": \(jsonNumber(d.score)), \"category_id\": \(d.categoryId), \"label\": \(d.label), "
-            out += "\"class\": \(jsonString(d.className))}"
+            out += "{\"file\": \(JSONText.quote(d.file)), \"image_id\": \(d.imageId), \"bbox\": ["
+            out += d.bbox.map(JSONText.number).joined(separator: ", ")
+            out += "], \"score\": \(JSONText.number(d.score)), \"category_id\": \(d.categoryId), \"label\": \(d.label), "
+            out += "\"class\": \(JSONText.quote(d.className))}"
         }
         out += detections.isEmpty ? "]\n" : "\n]\n"
         return Data(out.utf8)
@@ -260,30 +243,25 @@ public enum InferenceRun {
         var out = "{\n  \"images\": ["
         for (i, r) in s.images.enumerated() {
             out += i == 0 ? "\n    " : ",\n    "
-            out += "{\"image_id\": \(r.imageId), \"file\": \(jsonString(r.file))"
+            out += "{\"image_id\": \(r.imageId), \"file\": \(JSONText.quote(r.file))"
             if let error = r.error {
-                out += ", \"error\": \(jsonString(error))}"
+                out += ", \"error\": \(JSONText.quote(error))}"
                 continue
             }
             out += ", \"width\": \(r.width ?? 0), \"height\": \(r.height ?? 0), \"detections\": \(r.detections)"
-            if let drawn = r.drawn { out += ", \"drawn\": \(jsonString(drawn))" }
+            if let drawn = r.drawn { out += ", \"drawn\": \(JSONText.quote(drawn))" }
             out += "}"
         }
         out += s.images.isEmpty ? "],\n" : "\n  ],\n"
-        out += "  \"input_errors\": [" + s.inputProblems.map { jsonString($0.description) }.joined(separator: ", ") + "],\n"
+        out += "  \"input_errors\": [" + s.inputProblems.map { JSONText.quote($0.description) }.joined(separator: ", ") + "],\n"
         out += "  \"num_images\": \(s.images.count + s.inputProblems.count),\n"
         out += "  \"num_failed\": \(s.failedCount),\n"
         out += "  \"num_detections\": \(s.detections.count),\n"
-        out += "  \"score_thr\": \(jsonNumber(s.scoreThreshold)),\n"
+        out += "  \"score_thr\": \(JSONText.number(s.scoreThreshold)),\n"
         out += "  \"batch_size\": \(s.batchSize),\n"
-        out += "  \"seconds\": \(jsonNumber(s.stats.seconds)),\n"
-        out += "  \"images_per_second\": \(jsonNumber(s.stats.imagesPerSecond))\n}\n"
+        out += "  \"seconds\": \(JSONText.number(s.stats.seconds)),\n"
+        out += "  \"images_per_second\": \(JSONText.number(s.stats.imagesPerSecond))\n}\n"
         return Data(out.utf8)
     }
 
-    /// A JSON number: the shortest text that reads back as `x` (finite values only; others become null).
-    public static func jsonNumber(_ x: Double) -> String { COCOJSON.formatNumber(x) }
-
-    /// A JSON string literal.
-    public static func jsonString(_ s: String) -> String { COCOJSON.quote(s) }
 }

@@ -1,5 +1,6 @@
-/// CRC-32 (ISO-HDLC, the zip checksum), slicing-by-8.
-enum CRC32 {
+/// CRC-32 (ISO-HDLC: the checksum of zip, PNG and zlib's `crc32`), slicing-by-8. Feed it in pieces with
+/// `update`, or in one call with `checksum`.
+public struct CRC32: Sendable {
     /// Eight 256-entry tables, flattened: table k at [k * 256 ..< (k + 1) * 256].
     static let table: [UInt32] = {
         var t = [UInt32](repeating: 0, count: 8 * 256)
@@ -17,8 +18,28 @@ enum CRC32 {
         return t
     }()
 
-    static func checksum(_ data: UnsafeRawBufferPointer) -> UInt32 {
+    /// The running, pre-inverted register.
+    private var crc: UInt32 = 0xFFFF_FFFF
+
+    public init() {}
+
+    /// The checksum of everything fed so far.
+    public var value: UInt32 { crc ^ 0xFFFF_FFFF }
+
+    public mutating func update(_ data: UnsafeRawBufferPointer) {
+        crc = Self.update(crc, data)
+    }
+
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    public static func checksum(_ data: UnsafeRawBufferPointer) -> UInt32 {
         update(0xFFFF_FFFF, data) ^ 0xFFFF_FFFF
+    }
+
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0) }
     }
 
     /// Continues a running (pre-inverted) CRC over `data`.
@@ -43,5 +64,24 @@ enum CRC32 {
             }
             return c
         }
+    }
+}
+
+/// Adler-32 (zlib's stream checksum).
+public enum Adler32 {
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        var a: UInt32 = 1, b: UInt32 = 0
+        var i = 0
+        while i < bytes.count {
+            let end = min(i + 5552, bytes.count)  // largest block without UInt32 overflow
+            while i < end {
+                a += UInt32(bytes[i])
+                b += a
+                i += 1
+            }
+            a %= 65521
+            b %= 65521
+        }
+        return (b << 16) | a
     }
 }

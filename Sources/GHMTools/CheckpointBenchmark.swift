@@ -1,4 +1,6 @@
 import Foundation
+import Support
+import TorchCheckpoint
 
 /// Reading speed and memory of `Checkpoint.load` against Python's `torch.load` of the same file, measured in the
 /// same run. Run it from a release build (`ghm inspect FILE --benchmark`).
@@ -52,21 +54,15 @@ public enum CheckpointBenchmark {
     public static func run(path: String, python: String, runs: Int = 5, memoryProbe: [String]? = nil) throws -> Report {
         let fileBytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         var report = Report(file: path, fileBytes: fileBytes, runs: runs, swiftSeconds: 0, pythonSeconds: 0)
-        let before = status("VmRSS:")
-        let reset = resetPeak()
-        let f0 = DispatchTime.now().uptimeNanoseconds
+        let before = ProcessMemory.residentBytes()
+        let reset = ProcessMemory.resetPeak()
+        let f0 = monotonicSeconds()
         let first = try Checkpoint.load(path)
-        report.swiftFirstSeconds = Double(DispatchTime.now().uptimeNanoseconds - f0) / 1e9
+        report.swiftFirstSeconds = monotonicSeconds() - f0
         withExtendedLifetime(first) {}
-        if reset, let before, let hwm = peakRSS() { report.swiftLoadBytes = hwm - before }
-        var times: [Double] = []
-        for _ in 0..<Swift.max(runs, 1) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let c = try Checkpoint.load(path)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-            withExtendedLifetime(c) {}
-        }
-        report.swiftSeconds = median(times)
+        if reset, let before, let hwm = ProcessMemory.peakResidentBytes() { report.swiftLoadBytes = hwm - before }
+        let times = try Statistics.time(runs: runs) { withExtendedLifetime(try Checkpoint.load(path)) {} }
+        report.swiftSeconds = Statistics.median(times)
         if let memoryProbe { report.swiftProcessPeakBytes = try probe(memoryProbe) }
         let py = try pythonTimes(path: path, python: python, runs: runs)
         report.pythonSeconds = py.seconds
@@ -74,34 +70,6 @@ public enum CheckpointBenchmark {
         report.pythonProcessPeakBytes = py.peakBytes
         report.pythonFirstSeconds = py.first
         return report
-    }
-
-    static func median(_ xs: [Double]) -> Double {
-        let s = xs.sorted()
-        return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
-    /// This process's peak resident set size in bytes (Linux VmHWM).
-    public static func peakRSS() -> Int? { status("VmHWM:") }
-
-    static func status(_ field: String) -> Int? {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in s.split(separator: "\n") where line.hasPrefix(field) {
-            return line.split(separator: " ").compactMap { Int($0) }.first.map { $0 * 1024 }
-        }
-        return nil
-    }
-
-    /// Resets VmHWM to the current resident size (Linux ≥ 4.0: "5" to /proc/self/clear_refs).
-    static func resetPeak() -> Bool {
-        guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
-        defer { try? h.close() }
-        do {
-            try h.write(contentsOf: Data("5".utf8))
-            return true
-        } catch {
-            return false
-        }
     }
 
     private static func probe(_ command: [String]) throws -> Int? {
@@ -148,17 +116,6 @@ public enum CheckpointBenchmark {
     }
 
     private static func runCapture(_ exe: String, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw CheckpointError(.io, "\(exe) \(args.prefix(1).joined()) … exited with status \(p.terminationStatus)")
-        }
-        return String(decoding: data, as: UTF8.self)
+        String(decoding: try Subprocess.output(exe, args), as: UTF8.self)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
+@testable import Imaging
+import TestSupport
 import XCTest
-@testable import COCO
 
 /// The PNG writer's output is checked by an independent decoder: Python's zlib plus a few lines
 /// of PNG chunk parsing.
@@ -48,27 +49,11 @@ final class PNGTests: XCTestCase {
         let png = dir + "/\(name).png", raw = dir + "/\(name).rgb"
         try PNGEncoder.write(image, to: png)
         try Data(image.pixels).write(to: URL(fileURLWithPath: raw))
-        return try runPython(code: Self.decoder, arguments: [png, raw]).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    func testChecksums() {
-        XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)
-        XCTAssertEqual(CRC32.checksum([]), 0)
-        XCTAssertEqual(Adler32.checksum(Array("Wikipedia".utf8)), 0x11E6_0398)
-        XCTAssertEqual(Adler32.checksum([]), 1)
-        // Long input: the modulo must be taken before UInt32 overflows.
-        XCTAssertEqual(Adler32.checksum([UInt8](repeating: 255, count: 100_000)), Self.adlerReference([UInt8](repeating: 255, count: 100_000)))
-    }
-
-    static func adlerReference(_ bytes: [UInt8]) -> UInt32 {
-        var a: UInt64 = 1, b: UInt64 = 0
-        for x in bytes { a = (a + UInt64(x)) % 65521; b = (b + a) % 65521 }
-        return UInt32(b << 16 | a)
+        return try runPythonScript(Self.decoder, arguments: [png, raw]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func testDeflateRoundTripsThroughPythonZlib() throws {
-        try requirePython()
-        let dir = try makeTempDir("deflate")
+        let dir = try Repo.temporaryDirectory("deflate")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = SystemRandomNumberGenerator()
         let randomBytes = (0..<70_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -91,7 +76,7 @@ final class PNGTests: XCTestCase {
             try Data(bytes).write(to: URL(fileURLWithPath: raw))
             args += [z, raw]
         }
-        let out = try runPython(code: """
+        let out = try runPythonScript("""
             import sys, zlib
             a = sys.argv[1:]
             for z, raw in zip(a[::2], a[1::2]):
@@ -104,23 +89,23 @@ final class PNGTests: XCTestCase {
     }
 
     func testPNGDecodesWithRightSizeAndPixels() throws {
-        try requirePython()
-        let dir = try makeTempDir("png")
+        let dir = try Repo.temporaryDirectory("png")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var pattern = RGBImage(width: 37, height: 23)
         for y in 0..<23 { for x in 0..<37 { pattern.set(x, y, (UInt8(x * 7 % 256), UInt8(y * 11 % 256), UInt8((x * y) % 256))) } }
         XCTAssertEqual(try decode(pattern, name: "pattern", dir: dir), "37 23")
         XCTAssertEqual(try decode(RGBImage(width: 1, height: 1, fill: (1, 2, 3)), name: "one", dir: dir), "1 1")
 
-        let curve = (0...100).map { r in max(0, 1 - Double(r) / 80) }
-        let plot = PRPlot.render(title: "Test plot: person (id 1)", curves: [
-            PRPlot.Curve(label: "IOU=.50 AP=0.500", precision: curve, color: PRPlot.blue),
-            PRPlot.Curve(label: "UNDEFINED", precision: [Double](repeating: -1, count: 101), color: PRPlot.green),
-        ], width: 500, height: 360)
+        let curve = (0...100).map { r in (x: Double(r) / 100, y: max(0, 1 - Double(r) / 80)) }
+        let plot = LinePlot(title: "Test plot: person (id 1)", x: .init(label: "RECALL", min: 0, max: 1),
+                            y: .init(label: "PRECISION", min: 0, max: 1), series: [
+            .init(label: "IOU=.50 AP=0.500", points: curve, color: LinePlot.blue),
+            .init(label: "UNDEFINED", points: curve.map { ($0.x, Double.nan) }, color: LinePlot.green),
+        ], width: 500, height: 360).render()
         XCTAssertEqual(try decode(plot, name: "plot", dir: dir), "500 360")
         // The curve is drawn: its colour appears, and the background is white.
         var blue = 0
-        for y in 0..<plot.height { for x in 0..<plot.width where plot.get(x, y) == PRPlot.blue { blue += 1 } }
+        for y in 0..<plot.height { for x in 0..<plot.width where plot.get(x, y) == LinePlot.blue { blue += 1 } }
         XCTAssertGreaterThan(blue, 300)
         XCTAssertTrue(plot.get(plot.width - 3, plot.height - 3) == (255, 255, 255))
         let size = try FileManager.default.attributesOfItem(atPath: dir + "/plot.png")[.size] as! Int
@@ -133,6 +118,37 @@ final class PNGTests: XCTestCase {
             XCTAssertEqual(Font5x7.glyphs[ch]?.count, 7)
         }
         XCTAssertEqual(Font5x7.glyph("~"), Font5x7.glyphs["?"])
-        XCTAssertEqual(COCOEvalRun.safeName("traffic light/2"), "traffic_light_2")
+    }
+
+    /// Training curves use axes fitted to the data: round steps, the data inside, a few labelled divisions.
+    func testAxisCoveringFitsTheData() {
+        let losses = [1.73, 1.52, 1.31, 1.12, 0.98, 0.91]
+        let a = LinePlot.Axis.covering(losses, label: "LOSS")
+        XCTAssertLessThanOrEqual(a.min, 0.91)
+        XCTAssertGreaterThanOrEqual(a.max, 1.73)
+        XCTAssertEqual(a.min, 0.8, accuracy: 1e-12)
+        XCTAssertEqual(a.max, 1.8, accuracy: 1e-12)
+        XCTAssertEqual(a.gridLines, 5)
+        XCTAssertEqual(a.format(a.min), "0.8")
+        let iters = LinePlot.Axis.covering([1, 7330], label: "ITER", includeZero: true)
+        XCTAssertEqual(iters.min, 0)
+        XCTAssertEqual(iters.max, 8000)
+        XCTAssertEqual(iters.format(2000), "2000")
+        XCTAssertTrue((4...10).contains(iters.gridLines))
+        // a constant series still gets a non-empty range
+        let flat = LinePlot.Axis.covering([2, 2, 2], label: "Y")
+        XCTAssertLessThan(flat.min, flat.max)
+    }
+
+    /// A non-finite value breaks a series: no pixel of its colour between the two halves.
+    func testNonFiniteValuesBreakASeries() {
+        let points = (0...100).map { i in (x: Double(i), y: (45...55).contains(i) ? Double.nan : 0.5) }
+        let plot = LinePlot(title: "", x: .init(label: "X", min: 0, max: 100), y: .init(label: "Y", min: 0, max: 1),
+                            series: [.init(label: "", points: points, color: LinePlot.red)]).render()
+        let left = 56, plotW = 640 - 16 - 56, row = 480 - 44 - (480 - 44 - 34) / 2
+        func redAt(_ x: Double) -> Bool { plot.get(left + Int(x / 100 * Double(plotW)), row) == LinePlot.red }
+        XCTAssertTrue(redAt(20))
+        XCTAssertTrue(redAt(80))
+        XCTAssertFalse(redAt(50))
     }
 }

@@ -1,8 +1,10 @@
+import COCO
 import Foundation
+import Support
 import TestSupport
 import XCTest
-
 @testable import Detection
+@testable import Inference
 
 /// `ghm eval` against pycocotools (tools/coco_reference.py in .venv) on a tiny COCO-format set made here: synthetic
 /// images whose ground truth is the model's own confident detections (score > 0.5), jittered, some dropped, some

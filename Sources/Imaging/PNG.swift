@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// An 8-bit RGB raster, row-major, top row first.
 public struct RGBImage: Sendable, Equatable {
@@ -62,8 +63,8 @@ public enum PNGEncoder {
     }
 
     /// Writes the PNG atomically.
-    public static func write(_ image: RGBImage, to path: String) throws {
-        try COCOJSON.writeAtomically(encode(image), to: path)
+    public static func write(_ image: RGBImage, to path: String) throws(FileError) {
+        try Files.writeAtomically(encode(image), to: path)
     }
 
     static func appendBE32(_ out: inout [UInt8], _ v: UInt32) {
@@ -79,53 +80,6 @@ public enum PNGEncoder {
         out += typeBytes
         out += data
         appendBE32(&out, crc.value)
-    }
-}
-
-/// CRC-32 (ISO 3309 / PNG / zlib's `crc32`).
-public struct CRC32: Sendable {
-    private static let table: [UInt32] = (0..<256).map { n -> UInt32 in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-    private var crc: UInt32 = 0xFFFF_FFFF
-
-    public init() {}
-
-    public mutating func update(_ bytes: [UInt8]) {
-        var c = crc
-        Self.table.withUnsafeBufferPointer { t in
-            for b in bytes { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        }
-        crc = c
-    }
-
-    public var value: UInt32 { crc ^ 0xFFFF_FFFF }
-
-    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        var c = CRC32()
-        c.update(bytes)
-        return c.value
-    }
-}
-
-/// Adler-32 (zlib's stream checksum).
-public enum Adler32 {
-    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        var a: UInt32 = 1, b: UInt32 = 0
-        var i = 0
-        while i < bytes.count {
-            let end = min(i + 5552, bytes.count)  // largest block without UInt32 overflow
-            while i < end {
-                a += UInt32(bytes[i])
-                b += a
-                i += 1
-            }
-            a %= 65521
-            b %= 65521
-        }
-        return (b << 16) | a
     }
 }
 

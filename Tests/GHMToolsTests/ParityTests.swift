@@ -2,8 +2,8 @@ import Foundation
 import TestSupport
 import Torch
 import XCTest
-
 @testable import Detection
+@testable import GHMTools
 
 /// Parity with MMDetection 2.16.0 itself: `tools/mmdet_reference.py` (in .venv-mmdet, made by `make mmdet-env`)
 /// writes a checkpoint in the legacy format and reference tensors for a synthetic image; the Swift model must PASS

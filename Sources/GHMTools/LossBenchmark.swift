@@ -1,5 +1,7 @@
 import Foundation
 import Torch
+import GHMLosses
+import Support
 
 /// `ghm bench loss`: GHM-C + GHM-R (port and fused) vs FocalLoss + L1Loss, forward + backward, over the five FPN
 /// levels of a 2-image 1333×800 batch (P3…P7 of an 800×1344 input, 9 anchors, 80 classes), median of `runs`.
@@ -35,9 +37,7 @@ public enum LossBenchmark {
     /// Median seconds of one pass (all levels, forward + backward) of the given pair of losses.
     public static func time(cls: ClassificationLoss, reg: RegressionLoss, data: [Level], runs: Int,
                             warmup: Int = 2) throws -> Double {
-        var times: [Double] = []
-        for r in 0..<(warmup + runs) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+        let times = try Statistics.time(warmup: warmup, runs: runs) {
             for l in data {
                 let x = try l.logits.clone().requiresGrad_()
                 let d = try l.deltas.clone().requiresGrad_()
@@ -46,8 +46,41 @@ public enum LossBenchmark {
                 try loss.backward()
             }
             try Torch.synchronize()
-            if r >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
         }
-        return times.sorted()[times.count / 2]
+        return Statistics.median(times)
+    }
+
+    /// The whole `ghm bench loss` report: Swift's three pairs of losses, then MMDetection's GHM and focal losses
+    /// timed by `tools/bench_loss.py` in .venv-mmdet (skipped with a note when that environment is missing).
+    public static func report(runs: Int, threads: Int, root: String?) throws -> String {
+        let data = try inputs()
+        func ghm(_ impl: GHMImplementation) throws -> Double {
+            try time(cls: GHMC(bins: 30, momentum: 0.75, implementation: impl),
+                     reg: GHMR(mu: 0.02, bins: 10, momentum: 0.7, lossWeight: 10, implementation: impl),
+                     data: data, runs: runs)
+        }
+        let focal = try time(cls: FocalLoss(), reg: L1Loss(), data: data, runs: runs)
+        let fused = try ghm(.fused)
+        let port = try ghm(.port)
+        var lines = [
+            "threads \(Torch.threads), \(runs) runs, median seconds per iteration (5 levels, fwd+bwd)",
+            String(format: "  Swift focal + L1        %8.4f s", focal),
+            String(format: "  Swift GHM fused         %8.4f s   fused / focal = %.2f", fused, fused / focal),
+            String(format: "  Swift GHM port          %8.4f s   port  / focal = %.2f", port, port / focal),
+        ]
+        guard let root, let py = try? ProjectRoot.mmdetPython(root) else {
+            lines.append("  (MMDetection reference not run: .venv-mmdet is missing; `make mmdet-env` creates it)")
+            return lines.joined(separator: "\n")
+        }
+        let script = "tools/bench_loss.py"
+        let out = try ProjectRoot.runScript(py, root: root, script, ["--runs", "\(runs)", "--threads", "\(threads)"])
+        let obj = try ProjectRoot.lastJSONLine(out, script: script)
+        guard let g = obj["ghm_s"] as? Double, let f = obj["focal_s"] as? Double else {
+            throw ToolError("unexpected output of \(script): \(out)")
+        }
+        lines.append(String(format: "  mmdet focal + L1        %8.4f s", f))
+        lines.append(String(format: "  mmdet GHM (bin loop)    %8.4f s   mmdet GHM / focal = %.2f", g, g / f))
+        lines.append(String(format: "  Swift fused / mmdet GHM = %.2f", fused / g))
+        return lines.joined(separator: "\n")
     }
 }

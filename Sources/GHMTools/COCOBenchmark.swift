@@ -1,4 +1,6 @@
+import COCO
 import Foundation
+import Support
 
 /// Swift COCOEvaluator against pycocotools on the same data, in the same run.
 public struct COCOBenchmarkResult: Sendable, CustomStringConvertible {
@@ -14,16 +16,10 @@ public struct COCOBenchmarkResult: Sendable, CustomStringConvertible {
     /// Largest difference of the 12 summary numbers between the two.
     public var maxStatDifference: Double
 
-    public var swiftMedian: Double { Self.median(swiftTimes) }
-    public var pycocotoolsMedian: Double { Self.median(pycocotoolsTimes) }
+    public var swiftMedian: Double { Statistics.median(swiftTimes) }
+    public var pycocotoolsMedian: Double { Statistics.median(pycocotoolsTimes) }
     /// Swift time / pycocotools time (medians); smaller is better, the goal is <= 0.5.
     public var ratio: Double { swiftMedian / pycocotoolsMedian }
-
-    static func median(_ v: [Double]) -> Double {
-        guard !v.isEmpty else { return .nan }
-        let s = v.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
 
     public var description: String {
         """
@@ -58,13 +54,10 @@ public enum COCOBenchmark {
         }
         let dataset = try COCODataset.load(path: gtPath)
         let dets = try COCOResults.load(path: resultsPath, dataset: dataset)
-        var swiftTimes: [Double] = []
         var metrics: COCOMetrics? = nil
-        for _ in 0..<max(1, swiftRuns) {
-            let start = DispatchTime.now().uptimeNanoseconds
+        let swiftTimes = try Statistics.time(runs: swiftRuns) {
             let m = try COCOEvaluator(gt: dataset, dets: dets).evaluate()
             _ = m.table
-            swiftTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             metrics = m
         }
         let reference = try COCOPythonTools.reference(repoRoot: repoRoot, python: python, ann: gtPath,

@@ -3,6 +3,7 @@ import Imaging
 import Torch
 import TorchCheckpoint
 import TorchNN
+import Detection
 
 /// One checked (or unchecked) tensor of a parity run.
 public struct ParityLine {

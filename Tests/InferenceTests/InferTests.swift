@@ -1,10 +1,12 @@
+import COCO
 import Foundation
 import Imaging
+import Support
 import TestSupport
 import Torch
 import XCTest
-
 @testable import Detection
+@testable import Inference
 
 /// What the `ghm infer` / `ghm eval` tests share: one MMDetection-made checkpoint (calibrated on a synthetic
 /// 300x230 image at img_scale 416x320, ~100 confident detections per synthetic image), synthetic images, one
@@ -378,9 +380,6 @@ final class InferTests: XCTestCase {
         let colors = (0..<80).map { DetectionDrawer.color(forLabel: $0) }
         XCTAssertEqual(Set(colors.map { "\($0)" }).count, 80, "one colour per class")
         XCTAssertTrue(colors.allSatisfy { [$0.b, $0.g, $0.r].allSatisfy { (0...255).contains($0) } })
-        XCTAssertEqual(InferenceRun.jsonString("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u0001é\"")
-        XCTAssertEqual(InferenceRun.jsonNumber(3), "3")
-        XCTAssertEqual(InferenceRun.jsonNumber(0.5), "0.5")
         XCTAssertEqual(InferenceRun.categoryId(forLabel: 79, classNames: cocoClasses), 90)
         XCTAssertEqual(InferenceRun.categoryId(forLabel: 2, classNames: ["a", "b", "c"]), 3)
     }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Torch
+import TorchCheckpoint
 
 /// A seeded mutation fuzzer for the readers: mutates real checkpoints (bit flips, interesting integers, inserted,
 /// deleted, duplicated and spliced ranges, truncation; for zip files also mutations of `data.pkl` re-wrapped with
@@ -46,7 +47,7 @@ public struct CheckpointFuzzer {
         self.rng = SplitMix64(seed)
         var z: [Int: [(String, [UInt8])]] = [:]
         for (i, s) in seeds.enumerated() {
-            if let recs = try? Self.records(s) { z[i] = recs }
+            if let recs = try? ZipRecords.read(s) { z[i] = recs }
         }
         self.zipRecords = z
     }
@@ -116,11 +117,7 @@ public struct CheckpointFuzzer {
             var r = recs
             if let j = r.firstIndex(where: { $0.name.hasSuffix("/data.pkl") }) {
                 r[j].data = mutate(r[j].data)
-                let sink = MemorySink()
-                var w = ZipWriter(sink)
-                for (name, data) in r { try? w.add(name, data) }
-                try? w.finish()
-                return sink.bytes
+                if let rebuilt = try? ZipRecords.write(r) { return rebuilt }
             }
         }
         return mutate(seeds[s])
@@ -161,18 +158,6 @@ public struct CheckpointFuzzer {
             }
         }
         return b
-    }
-
-    private static func records(_ bytes: [UInt8]) throws(CheckpointError) -> [(name: String, data: [UInt8])] {
-        let src = ByteSource(copying: bytes)
-        guard CheckpointFormat.detect(src.bytes) == .zip else { throw CheckpointError(.invalidArgument, "not zip") }
-        let zip = try ZipArchive(src)
-        var out: [(String, [UInt8])] = []
-        for e in zip.entries {
-            let r = try zip.dataRange(e)
-            out.append((e.name, Array(src.bytes[r])))
-        }
-        return out
     }
 
     private func now() -> Double {

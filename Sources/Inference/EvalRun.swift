@@ -1,0 +1,103 @@
+import COCO
+import Detection
+import Foundation
+import Support
+
+/// `ghm eval` as a library function (mmdet's `tools/test.py --eval bbox`): detection over the images of a COCO
+/// annotation file, labels mapped to category ids as mmdet's `cat_ids` (label i = the i-th category of the file),
+/// then COCO box evaluation of the images that could be read.
+public enum EvalRun {
+    /// What an evaluation produced.
+    public struct Outcome {
+        public var metrics: COCOMetrics
+        public var results: COCOResults
+        /// Images selected from the annotation file, evaluated, and left out because they failed.
+        public var selected: Int
+        public var evaluated: Int
+        public var failedIds: Set<Int>
+        public var stats: BatchInferenceStats
+        /// Written with an output folder: `results.json` and `metrics.json`.
+        public var resultsPath: String?
+        public var metricsPath: String?
+    }
+
+    /// Loads `ann` and checks, before any model is built, that `images` is a folder and that the model has one
+    /// class per category of the file.
+    public static func loadDataset(ann: String, images: String, numClasses: Int) throws -> COCODataset {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: ann) else { throw InferenceError("--ann \(ann): no such file") }
+        let dataset = try COCODataset.load(path: ann)
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: images, isDirectory: &isDir), isDir.boolValue else {
+            throw InferenceError("--images \(images): no such folder")
+        }
+        guard numClasses == dataset.numClasses else {
+            throw InferenceError("the config's model.bbox_head.num_classes is \(numClasses) but \(ann) has "
+                                 + "\(dataset.numClasses) categor\(dataset.numClasses == 1 ? "y" : "ies"); label i is "
+                                 + "the i-th category of the file, so they must agree (use a model trained on these categories)")
+        }
+        return dataset
+    }
+
+    /// Detects the first `maxImages` images of `dataset` (all when nil) found under `images`, evaluates them and,
+    /// with `outputDirectory`, writes `results.json` and `metrics.json` atomically. Unreadable images go to `report`
+    /// and are left out of the evaluation (it covers the images that were detected); when none can be read, throws.
+    public static func run(detector: Detector, dataset: COCODataset, images: String, maxImages: Int? = nil,
+                           batchSize: Int = 1, prefetchBatches: Int = 2, outputDirectory: String? = nil,
+                           progress: ProgressReporter? = nil, report: (String) -> Void = { _ in }) throws -> Outcome {
+        let selected = Array(dataset.images.prefix(maxImages ?? dataset.images.count))
+        guard !selected.isEmpty else { throw InferenceError("\(dataset.path ?? "the annotation file"): no images") }
+        var failedIds = Set<Int>()
+        var items: [InferenceItem] = []
+        for image in selected {
+            guard let name = image.fileName else {
+                report("\(dataset.path ?? "annotations"): image id \(image.id) has no file_name")
+                failedIds.insert(image.id)
+                continue
+            }
+            items.append(InferenceItem(id: image.id, path: (images as NSString).appendingPathComponent(name)))
+        }
+
+        var results = COCOResults()
+        let runner = BatchInference(detector: detector, batchSize: batchSize, prefetchBatches: prefetchBatches)
+        let stats = try runner.run(items, progress: progress) { r in
+            guard let dets = r.detections else {
+                failedIds.insert(r.item.id)
+                let message = r.error.map { "\($0)" } ?? "failed"
+                report(message.contains(r.item.path) ? message : "\(r.item.path): \(message)")
+                return
+            }
+            // mmdet's order: by label (bbox2result), then as the model returned them
+            let rows = try dets.rows().enumerated().sorted { ($0.element.label, $0.offset) < ($1.element.label, $1.offset) }
+            for (_, row) in rows {
+                try results.append(imageId: r.item.id, label: row.label, x1: Double(row.box[0]), y1: Double(row.box[1]),
+                                   x2: Double(row.box[2]), y2: Double(row.box[3]), score: Double(row.score),
+                                   dataset: dataset)
+            }
+        }
+        progress?.finish()
+
+        let evaluated = selected.filter { !failedIds.contains($0.id) }
+        guard !evaluated.isEmpty else { throw InferenceError("none of the \(selected.count) images could be read") }
+        let metrics = try COCOEvaluator(gt: groundTruth(of: evaluated, in: dataset), dets: results).evaluate()
+        var outcome = Outcome(metrics: metrics, results: results, selected: selected.count, evaluated: evaluated.count,
+                              failedIds: failedIds, stats: stats)
+        if let outputDirectory {
+            let resultsPath = (outputDirectory as NSString).appendingPathComponent("results.json")
+            let metricsPath = (outputDirectory as NSString).appendingPathComponent("metrics.json")
+            try results.write(to: resultsPath)
+            try metrics.writeJSON(to: metricsPath, includeCurves: true)
+            outcome.resultsPath = resultsPath
+            outcome.metricsPath = metricsPath
+        }
+        return outcome
+    }
+
+    /// The ground truth restricted to `images` (the whole dataset when they are all of it).
+    static func groundTruth(of images: [COCOImage], in dataset: COCODataset) throws -> COCODataset {
+        guard images.count != dataset.images.count else { return dataset }
+        let ids = Set(images.map(\.id))
+        return try COCODataset(images: images, annotations: dataset.annotations.filter { ids.contains($0.imageId) },
+                               categories: dataset.categories, path: dataset.path)
+    }
+}
