@@ -5,8 +5,10 @@ import CGHMTorch
 public final class Tensor: CustomStringConvertible {
     public let handle: gt_tensor
 
-    /// Takes ownership of a handle returned by the shim.
-    public init(owning handle: gt_tensor) {
+    /// Takes ownership of a handle returned by the shim (+1): the handle is freed when this object goes. Internal on
+    /// purpose: a caller outside this module could hand in a handle it does not own, or wrap one handle twice, and
+    /// get a double free.
+    init(owning handle: gt_tensor) {
         self.handle = handle
     }
 
