@@ -5,7 +5,9 @@
  *    is returned by gt_last_error();
  *  - results are written through out-pointers; every tensor written to an out-pointer is a new heap handle that the
  *    caller owns and must release with gt_free();
- *  - a handle whose ptr is NULL is an error ("null tensor handle"), never a crash;
+ *  - a NULL handle (ptr NULL) or a NULL pointer argument is an error whose message names the function and the
+ *    argument ("gt_shape: buf is NULL", "gt_binary: b is a NULL tensor handle"), never a crash; the exceptions are
+ *    documented where they apply (optional tensors marked "may be null", arrays of length 0, gt_item's outputs);
  *  - no C++ exception crosses this boundary.
  */
 #ifndef GHM_TORCH_H
@@ -44,7 +46,7 @@ int gt_enable_caching_allocator(int64_t limit_bytes);
 int gt_caching_allocator_stats(int64_t *cached_bytes, int64_t *live_blocks);
 
 /* ---- lifetime ---- */
-int gt_free(gt_tensor t);
+int gt_free(gt_tensor t);                            /* a NULL handle is an error, as everywhere */
 int gt_shallow_copy(gt_tensor t, gt_tensor *out);    /* a second handle to the same tensor */
 
 /* ---- creation ---- */
@@ -66,7 +68,7 @@ int gt_random_(gt_tensor t, int32_t kind, double a, double b);
 
 /* ---- information and data ---- */
 int gt_ndim(gt_tensor t, int32_t *out);
-int gt_shape(gt_tensor t, int64_t *buf, int32_t cap);   /* writes min(ndim, cap) sizes */
+int gt_shape(gt_tensor t, int64_t *buf, int32_t cap);   /* writes min(ndim, cap) sizes; buf must not be NULL */
 int gt_strides(gt_tensor t, int64_t *buf, int32_t cap);
 int gt_storage_offset(gt_tensor t, int64_t *out);
 int gt_numel(gt_tensor t, int64_t *out);
@@ -78,6 +80,7 @@ int gt_data_ptr(gt_tensor t, const void **out);          /* CPU tensors only; va
 /* Copies the elements (row-major, contiguous) of a tensor of any device/layout into dst as `dtype`; nbytes must equal
  * numel * element size of dtype. */
 int gt_read(gt_tensor t, int32_t dtype, void *dst, size_t nbytes);
+/* the value as a double (out_f) and/or as an int64 (out_i); either may be NULL, not both */
 int gt_item(gt_tensor t, double *out_f, int64_t *out_i);
 
 /* ---- conversion, copies ---- */

@@ -1,6 +1,7 @@
 /* C API over OpenCV image functions for the GHM Swift package. Same rules as ghm_torch.h: every call returns 0 on
  * success, non-zero on failure with the message in gv_last_error(); handles written to out-pointers are owned by the
- * caller (gv_free / gv_buffer_free); NULL handles are errors. Images are 8-bit, 1 or 3 channels, BGR order. */
+ * caller (gv_free / gv_buffer_free); a NULL handle or pointer argument is an error whose message names the function
+ * and the argument ("gv_info: w is NULL"), never a crash. Images are 8-bit, 1 or 3 channels, BGR order. */
 #ifndef GHM_VISION_H
 #define GHM_VISION_H
 
