@@ -42,8 +42,15 @@ public final class Tensor: CustomStringConvertible {
         return Int(v)
     }
 
-    public func size(_ dim: Int) -> Int {
+    /// The size of dimension `dim`; a negative `dim` counts from the end (`-1` is the last). A dimension outside
+    /// `-rank ..< rank` is an error, as in PyTorch (a 0-dimensional tensor has no dimensions).
+    public func size(_ dim: Int) throws(TorchError) -> Int {
         let s = shape
+        guard dim >= -s.count, dim < s.count else {
+            throw TorchError(op: "size", message: s.isEmpty
+                ? "Dimension specified as \(dim) but tensor has no dimensions"
+                : "Dimension out of range (expected to be in range of [\(-s.count), \(s.count - 1)], but got \(dim))")
+        }
         return s[dim < 0 ? dim + s.count : dim]
     }
 

@@ -4,7 +4,8 @@ import XCTest
 
 @testable import Torch
 
-/// The C boundary itself: NULL out-pointers and NULL handles are errors that name the function and the argument.
+/// The C boundary itself: NULL out-pointers and NULL handles are errors that name the function and the argument,
+/// and dimensions out of range throw.
 final class BoundaryTests: XCTestCase {
     /// The status of a shim call and the thread's last error message.
     func call(_ body: () -> Int32) -> (status: Int32, message: String) {
@@ -82,5 +83,29 @@ final class BoundaryTests: XCTestCase {
         XCTAssertEqual(call { gt_conv2d(x.handle, w.handle, null, [1, 1], [0, 0], [1, 1], 1, &out) }.status, 0)
         XCTAssertNotNil(out.ptr)
         XCTAssertEqual(try Tensor(owning: out).floats(), [1, 1, 1, 1])
+    }
+
+    func testSizeOutOfRangeThrowsWithPyTorchsMessage() throws {
+        let ref = try python("""
+            for name, t, d in [('d5', torch.empty(2, 3), 5), ('dm3', torch.empty(2, 3), -3),
+                               ('s0', torch.tensor(1.0), 0)]:
+                try:
+                    t.size(d)
+                except IndexError as e:
+                    out[name] = str(e)
+            """)
+        let t = try Tensor.zeros([2, 3])
+        XCTAssertEqual(try t.size(0), 2)
+        XCTAssertEqual(try t.size(1), 3)
+        XCTAssertEqual(try t.size(-1), 3)
+        XCTAssertEqual(try t.size(-2), 2)
+        let scalar = try Tensor(scalar: Float(1))
+        for (name, tensor, dim) in [("d5", t, 5), ("dm3", t, -3), ("s0", scalar, 0)] {
+            let expected = try XCTUnwrap(ref[name] as? String, name)
+            XCTAssertThrowsError(try tensor.size(dim), name) { e in
+                XCTAssertEqual(e as? TorchError, TorchError(op: "size", message: expected))
+            }
+        }
+        XCTAssertThrowsError(try t.size(2))
     }
 }
