@@ -72,18 +72,42 @@ inline at::Scalar S(gt_scalar s) {
   }
 }
 
-inline at::ScalarType dtype(int32_t code) {
-  switch (code) {
-  case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 11: case 15:
-    return static_cast<at::ScalarType>(code);
-  default: throw std::invalid_argument("unsupported dtype code " + std::to_string(code));
+// The dtypes of the C API (ghm_torch.h): c10::ScalarType values, in both directions.
+inline bool api_dtype(at::ScalarType st) {
+  switch (st) {
+  case at::kByte: case at::kChar: case at::kShort: case at::kInt: case at::kLong: case at::kHalf: case at::kFloat:
+  case at::kDouble: case at::kBool: case at::kBFloat16:
+    return true;
+  default:
+    return false;
   }
 }
 
+inline at::ScalarType dtype(int32_t code) {
+  bool known = code >= 0 && code < static_cast<int32_t>(at::ScalarType::NumOptions);
+  if (known && api_dtype(static_cast<at::ScalarType>(code))) return static_cast<at::ScalarType>(code);
+  throw std::invalid_argument("unsupported dtype code " + std::to_string(code));
+}
+
+// The code of a tensor's dtype; a dtype the API has no code for (complex, quantized, float8, uint16, ...) is an error
+// that names it, never a wrong code.
+inline int32_t dtype_code(at::ScalarType st) {
+  if (!api_dtype(st)) throw std::invalid_argument(std::string("unsupported dtype ") + c10::toString(st));
+  return static_cast<int32_t>(st);
+}
+
+// Device types of the C API: 0 CPU, 1 CUDA.
 inline at::Device device(int32_t type, int32_t index) {
   if (type == 0) return at::Device(at::kCPU);
   if (type == 1) return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
   throw std::invalid_argument("unsupported device type " + std::to_string(type));
+}
+
+// The code of a tensor's device type; any other device (meta, mps, xpu, ...) is an error that names it.
+inline int32_t device_type_code(const at::Device &d) {
+  if (d.is_cpu()) return 0;
+  if (d.is_cuda()) return 1;
+  throw std::invalid_argument("unsupported device type " + c10::DeviceTypeName(d.type(), /*lower_case=*/true));
 }
 
 // A list of n int64 values; p may be NULL only when n is 0. name: the argument, for the error message.

@@ -300,14 +300,14 @@ int gt_storage_offset(gt_tensor t, int64_t *out) {
 }
 int gt_numel(gt_tensor t, int64_t *out) { return guard(__func__, [&] { *ARG(out) = ARG(t).numel(); }); }
 int gt_dtype(gt_tensor t, int32_t *out) {
-  return guard(__func__, [&] { *ARG(out) = (int32_t)ARG(t).scalar_type(); });
+  return guard(__func__, [&] { *ARG(out) = gt::dtype_code(ARG(t).scalar_type()); });
 }
 int gt_device(gt_tensor t, int32_t *type, int32_t *index) {
   return guard(__func__, [&] {
     auto d = ARG(t).device();
     ARG(type);
     ARG(index);
-    *type = d.is_cpu() ? 0 : (d.is_cuda() ? 1 : 99);
+    *type = gt::device_type_code(d);  // before *index: a failed call writes nothing
     *index = d.has_index() ? d.index() : -1;
   });
 }
@@ -354,6 +354,21 @@ int gt_to(gt_tensor t, int32_t dtype, int32_t dev_type, int32_t dev_index, gt_te
 }
 int gt_copy_(gt_tensor dst, gt_tensor src) { return guard(__func__, [&] { ARG(dst).copy_(ARG(src)); }); }
 int gt_fill_(gt_tensor t, gt_scalar v) { return guard(__func__, [&] { ARG(t).fill_(gt::S(v)); }); }
+
+// ---- testing ----
+int gt_testing_empty(int32_t scalar_type, int32_t device_type, int64_t n, gt_tensor *out) {
+  return guard(__func__, [&] {
+    ARG(out);
+    if (scalar_type < 0 || scalar_type >= static_cast<int32_t>(at::ScalarType::NumOptions))
+      throw std::invalid_argument("no c10::ScalarType " + std::to_string(scalar_type));
+    if (device_type < 0 || device_type >= static_cast<int32_t>(c10::COMPILE_TIME_MAX_DEVICE_TYPES))
+      throw std::invalid_argument("no c10::DeviceType " + std::to_string(device_type));
+    auto opts = at::TensorOptions()
+                    .dtype(static_cast<at::ScalarType>(scalar_type))
+                    .device(at::Device(static_cast<c10::DeviceType>(device_type)));
+    put(out, at::empty({n}, opts));
+  });
+}
 
 // ---- elementwise ----
 static at::Tensor unary(int32_t op, const at::Tensor &a) {

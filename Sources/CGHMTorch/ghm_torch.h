@@ -8,6 +8,7 @@
  *  - a NULL handle (ptr NULL) or a NULL pointer argument is an error whose message names the function and the
  *    argument ("gt_shape: buf is NULL", "gt_binary: b is a NULL tensor handle"), never a crash; the exceptions are
  *    documented where they apply (optional tensors marked "may be null", arrays of length 0, gt_item's outputs);
+ *  - a dtype or device the API has no code for is an error that names it, never a wrong code;
  *  - no C++ exception crosses this boundary.
  */
 #ifndef GHM_TORCH_H
@@ -26,7 +27,8 @@ typedef struct gt_tensor { void *ptr; } gt_tensor;
 typedef struct gt_scalar { double f; int64_t i; int32_t kind; } gt_scalar;
 
 /* dtype codes are c10::ScalarType values: 0 uint8, 1 int8, 2 int16, 3 int32, 4 int64, 5 float16, 6 float32,
- * 7 float64, 11 bool, 15 bfloat16. Device type: 0 CPU, 1 CUDA. */
+ * 7 float64, 11 bool, 15 bfloat16. Device type: 0 CPU, 1 CUDA. gt_dtype and gt_device fail ("unsupported dtype
+ * ComplexFloat", "unsupported device type meta") for a tensor of any other dtype or device. */
 
 const char *gt_last_error(void);
 
@@ -199,6 +201,12 @@ int gt_backward(gt_tensor t, gt_tensor grad /* may be null */, int32_t retain_gr
 int gt_grad(gt_tensor t, gt_tensor *out);
 int gt_zero_grad(gt_tensor t, int32_t set_to_none);
 int gt_is_leaf(gt_tensor t, int32_t *out);
+
+/* ---- testing ---- */
+/* For tests of the boundary only: an uninitialised 1-D tensor of n elements of any c10::ScalarType on any
+ * c10::DeviceType (raw libtorch codes, e.g. 9 ComplexFloat, 27 UInt16; device 14 meta), including the ones every other
+ * entry point refuses, so that tests can check that such tensors are reported as unsupported rather than misread. */
+int gt_testing_empty(int32_t scalar_type, int32_t device_type, int64_t n, gt_tensor *out);
 
 #ifdef __cplusplus
 }

@@ -35,7 +35,7 @@ public struct MaxIoUAssigner {
 
     public func assign(anchors: Tensor, gtBoxes: Tensor, gtLabels: Tensor) throws(TorchError) -> AssignResult {
         let n = try anchors.size(0), g = try gtBoxes.size(0)
-        let device = anchors.device
+        let device = try anchors.device
         if g == 0 || n == 0 {
             return AssignResult(gtInds: try Tensor.full([n], g == 0 ? 0 : -1, dtype: .int64, device: device),
                                 labels: try Tensor.full([n], -1, dtype: .int64, device: device),

@@ -244,7 +244,7 @@ public final class ParityRunner {
 
     func checkTraining(input: Tensor, metas: [ImageMeta], add: (ParityLine) -> Void) throws {
         let model = detector.model
-        let dev = input.device
+        let dev = try input.device
         var gtBoxes: [Tensor] = [], gtLabels: [Tensor] = []
         for i in 0..<metas.count {
             gtBoxes.append(try need("gt_bboxes" + Self.suffix(i)).to(dev))

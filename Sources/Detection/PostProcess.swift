@@ -30,7 +30,7 @@ public struct PostProcessor {
     func candidates(clsScores: [Tensor], bboxPreds: [Tensor], metas: [ImageMeta],
                     rescale: Bool) throws(TorchError) -> (Tensor, Tensor) {
         let batch = try clsScores[0].size(0)
-        let device = clsScores[0].device
+        let device = try clsScores[0].device
         var mlvlBoxes: [Tensor] = [], mlvlScores: [Tensor] = []
         for (level, (cls, reg)) in zip(clsScores, bboxPreds).enumerated() {
             let h = try cls.size(2), w = try cls.size(3)

@@ -67,7 +67,7 @@ extension RetinaHead {
         let insideIdx = try inside.nonzero().squeeze(1)
         let a = try anchors.indexSelect(dim: 0, index: insideIdx)
         let result = try assigner.assign(anchors: a, gtBoxes: gtBoxes, gtLabels: gtLabels)
-        let m = try a.size(0), device = a.device
+        let m = try a.size(0), device = try a.device
         let posIdx = try (result.gtInds .> 0).nonzero().squeeze(1)
         let negIdx = try (result.gtInds .== 0).nonzero().squeeze(1)
         let labels = try Tensor.full([m], numClasses, dtype: .int64, device: device)

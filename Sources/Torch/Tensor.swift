@@ -60,17 +60,30 @@ public final class Tensor: CustomStringConvertible {
         return Int(v)
     }
 
+    /// The element type. A dtype `DType` does not model (complex, quantized, …) is an error that names it.
     public var dtype: DType {
-        var v: Int32 = 0
-        gt_dtype(handle, &v)
-        return DType(rawValue: v) ?? .float32
+        get throws(TorchError) {
+            var v: Int32 = 0
+            try check("dtype", gt_dtype(handle, &v))
+            guard let d = DType(rawValue: v) else {
+                throw TorchError(op: "dtype", message: "unsupported dtype code \(v)")
+            }
+            return d
+        }
     }
 
+    /// Where the tensor lives. A device other than CPU or CUDA (meta, …) is an error that names it.
     public var device: Device {
-        var type: Int32 = 0
-        var index: Int32 = 0
-        gt_device(handle, &type, &index)
-        return type == 0 ? .cpu : .cuda(Int(Swift.max(index, 0)))
+        get throws(TorchError) {
+            var type: Int32 = 0
+            var index: Int32 = 0
+            try check("device", gt_device(handle, &type, &index))
+            switch type {
+            case 0: return .cpu
+            case 1: return .cuda(Int(Swift.max(index, 0)))
+            default: throw TorchError(op: "device", message: "unsupported device type code \(type)")
+            }
+        }
     }
 
     public var isContiguous: Bool {
@@ -87,7 +100,10 @@ public final class Tensor: CustomStringConvertible {
     }
 
     public var description: String {
-        "Tensor(shape: \(shape), dtype: \(dtype), device: \(device))"
+        let dtype: String, device: String
+        do { dtype = "\(try self.dtype)" } catch { dtype = "<\(error.message)>" }
+        do { device = "\(try self.device)" } catch { device = "<\(error.message)>" }
+        return "Tensor(shape: \(shape), dtype: \(dtype), device: \(device))"
     }
 
     // MARK: creation from Swift data
@@ -155,11 +171,12 @@ public final class Tensor: CustomStringConvertible {
 
     /// Calls `body` with the raw bytes of a contiguous CPU tensor (no copy). The pointer is valid only inside `body`.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard device == .cpu, isContiguous else {
+        guard try device == .cpu, isContiguous else {
             throw TorchError(op: "withUnsafeBytes", message: "needs a contiguous CPU tensor")
         }
         var p: UnsafeRawPointer?
         try check("withUnsafeBytes", gt_data_ptr(handle, &p))
-        return try withExtendedLifetime(self) { try body(UnsafeRawBufferPointer(start: p, count: numel * dtype.byteSize)) }
+        let count = try numel * dtype.byteSize
+        return try withExtendedLifetime(self) { try body(UnsafeRawBufferPointer(start: p, count: count)) }
     }
 }

@@ -5,7 +5,7 @@ import XCTest
 @testable import Torch
 
 /// The C boundary itself: NULL out-pointers and NULL handles are errors that name the function and the argument,
-/// and dimensions out of range throw.
+/// dimensions out of range throw, and dtypes or devices the API has no code for are reported, not misread.
 final class BoundaryTests: XCTestCase {
     /// The status of a shim call and the thread's last error message.
     func call(_ body: () -> Int32) -> (status: Int32, message: String) {
@@ -107,5 +107,56 @@ final class BoundaryTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try t.size(2))
+    }
+
+    /// A tensor of raw libtorch codes (test-only entry point), owned by Swift.
+    func rawTensor(scalarType: Int32, deviceType: Int32) throws -> Tensor {
+        var out = gt_tensor(ptr: nil)
+        let r = call { gt_testing_empty(scalarType, deviceType, 4, &out) }
+        guard r.status == 0, out.ptr != nil else { throw TorchError(op: "gt_testing_empty", message: r.message) }
+        return Tensor(owning: out)
+    }
+
+    func testUnsupportedDTypeIsAnErrorNotFloat32() throws {
+        // c10::ScalarType codes: 9 ComplexFloat, 27 UInt16; neither has a DType
+        for (code, name) in [(Int32(9), "ComplexFloat"), (Int32(27), "UInt16")] {
+            let t = try rawTensor(scalarType: code, deviceType: 0)
+            var v: Int32 = -1
+            assertFails("unsupported dtype \(name)") { gt_dtype(t.handle, &v) }
+            XCTAssertEqual(v, -1, "no code is written for an unsupported dtype")
+            XCTAssertThrowsError(try t.dtype) { e in
+                XCTAssertEqual(e as? TorchError, TorchError(op: "dtype", message: "unsupported dtype \(name)"))
+            }
+            XCTAssertEqual(try t.device, .cpu)
+            XCTAssertEqual(t.shape, [4])
+            XCTAssertEqual(t.description, "Tensor(shape: [4], dtype: <unsupported dtype \(name)>, device: cpu)")
+            XCTAssertThrowsError(try t.withUnsafeBytes { _ in 0 }, "the byte size of an unknown dtype is unknown")
+        }
+        // and the supported codes come back as they are
+        for dtype in DType.allCases {
+            XCTAssertEqual(try rawTensor(scalarType: dtype.rawValue, deviceType: 0).dtype, dtype)
+        }
+    }
+
+    func testUnsupportedDeviceIsAnErrorNotCUDA() throws {
+        // c10::DeviceType 14 is meta (tensors without storage, available in every libtorch build)
+        let t = try rawTensor(scalarType: DType.float32.rawValue, deviceType: 14)
+        var type: Int32 = -1, index: Int32 = -1
+        assertFails("unsupported device type meta") { gt_device(t.handle, &type, &index) }
+        XCTAssertEqual(type, -1, "no code is written for an unsupported device")
+        XCTAssertThrowsError(try t.device) { e in
+            XCTAssertEqual(e as? TorchError, TorchError(op: "device", message: "unsupported device type meta"))
+        }
+        XCTAssertEqual(try t.dtype, .float32)
+        XCTAssertEqual(t.description, "Tensor(shape: [4], dtype: float32, device: <unsupported device type meta>)")
+        XCTAssertThrowsError(try t.to(.float64), "to(dtype) keeps the device, which it cannot name")
+    }
+
+    func testTestingEntryPointRefusesCodesLibtorchDoesNotHave() {
+        var out = gt_tensor(ptr: nil)
+        assertFails("no c10::ScalarType 1000") { gt_testing_empty(1000, 0, 1, &out) }
+        assertFails("no c10::DeviceType -1") { gt_testing_empty(6, -1, 1, &out) }
+        assertFails("gt_testing_empty: out is NULL") { gt_testing_empty(6, 0, 1, nil) }
+        XCTAssertNil(out.ptr)
     }
 }
