@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -74,6 +75,30 @@ void check_u8(const cv::Mat &m) {
 } // namespace
 
 extern "C" {
+
+// Each function-pointer type of the header matches its entry point's declaration (which the definitions below match).
+#define GV_FN_TYPE(f) static_assert(std::is_same_v<decltype(&f), f##_fn>, #f "_fn differs from the declaration of " #f);
+GV_FN_TYPE(gv_last_error)
+GV_FN_TYPE(gv_version)
+GV_FN_TYPE(gv_set_num_threads)
+GV_FN_TYPE(gv_free)
+GV_FN_TYPE(gv_buffer_free)
+GV_FN_TYPE(gv_buffer_data)
+GV_FN_TYPE(gv_imread)
+GV_FN_TYPE(gv_imdecode)
+GV_FN_TYPE(gv_imencode)
+GV_FN_TYPE(gv_imwrite)
+GV_FN_TYPE(gv_from_data)
+GV_FN_TYPE(gv_info)
+GV_FN_TYPE(gv_read)
+GV_FN_TYPE(gv_clone)
+GV_FN_TYPE(gv_resize)
+GV_FN_TYPE(gv_cvt_color)
+GV_FN_TYPE(gv_flip)
+GV_FN_TYPE(gv_rectangle)
+GV_FN_TYPE(gv_put_text)
+GV_FN_TYPE(gv_text_size)
+#undef GV_FN_TYPE
 
 const char *gv_last_error(void) { return last_error.c_str(); }
 
