@@ -12,11 +12,20 @@ namespace gt {
 
 void set_error(const std::string &msg);
 
-// Runs body; converts every exception into a status and the thread-local error message.
-template <typename F> int guard(F &&body) {
+// A NULL pointer or handle argument. guard() reports it as "<entry point>: <argument> is NULL", so the message names
+// both the function and the argument.
+struct null_argument : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// Runs body; converts every exception into a status and the thread-local error message. fn is the entry point's
+// name: call it as guard(__func__, [&] { ... }).
+template <typename F> int guard(const char *fn, F &&body) {
   try {
     body();
     return 0;
+  } catch (const null_argument &e) {
+    set_error(std::string(fn) + ": " + e.what());
   } catch (const c10::Error &e) {
     set_error(e.what_without_backtrace());
   } catch (const std::exception &e) {
@@ -27,10 +36,20 @@ template <typename F> int guard(F &&body) {
   return 1;
 }
 
-inline at::Tensor &T(gt_tensor h) {
-  if (!h.ptr) throw std::invalid_argument("null tensor handle");
+// Argument checks, used through ARG(x) so that the error names the argument as it is spelled in the signature:
+//   ARG(t)    a gt_tensor handle that must not be NULL, as the at::Tensor it holds;
+//   ARG(out)  a pointer that must not be NULL (an out-pointer, a buffer, an array), unchanged.
+// Every handle argument and every pointer an entry point reads or writes goes through ARG (or through dims() and
+// list(), which check theirs); out-pointers are checked before any result is computed or written.
+inline at::Tensor &arg(gt_tensor h, const char *name) {
+  if (!h.ptr) throw null_argument(std::string(name) + " is a NULL tensor handle");
   return *static_cast<at::Tensor *>(h.ptr);
 }
+template <typename P> inline P *arg(P *p, const char *name) {
+  if (!p) throw null_argument(std::string(name) + " is NULL");
+  return p;
+}
+#define ARG(x) ::gt::arg((x), #x)
 
 // Optional tensor argument: a null handle means "absent".
 inline std::optional<at::Tensor> opt(gt_tensor h) {
@@ -38,13 +57,10 @@ inline std::optional<at::Tensor> opt(gt_tensor h) {
   return *static_cast<at::Tensor *>(h.ptr);
 }
 
+// Writes a new handle (owned by the caller) to an out-pointer; pass it as put(ARG(out), t).
 inline void put(gt_tensor *out, at::Tensor t) {
-  if (!out) throw std::invalid_argument("null output pointer");
+  if (!out) throw null_argument("an output pointer is NULL");  // a backstop: callers check with ARG(out)
   out->ptr = new at::Tensor(std::move(t));
-}
-
-inline void need(const void *p, const char *what) {
-  if (!p) throw std::invalid_argument(std::string("null pointer argument: ") + what);
 }
 
 inline at::Scalar S(gt_scalar s) {
@@ -56,23 +72,48 @@ inline at::Scalar S(gt_scalar s) {
   }
 }
 
-inline at::ScalarType dtype(int32_t code) {
-  switch (code) {
-  case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 11: case 15:
-    return static_cast<at::ScalarType>(code);
-  default: throw std::invalid_argument("unsupported dtype code " + std::to_string(code));
+// The dtypes of the C API (ghm_torch.h): c10::ScalarType values, in both directions.
+inline bool api_dtype(at::ScalarType st) {
+  switch (st) {
+  case at::kByte: case at::kChar: case at::kShort: case at::kInt: case at::kLong: case at::kHalf: case at::kFloat:
+  case at::kDouble: case at::kBool: case at::kBFloat16:
+    return true;
+  default:
+    return false;
   }
 }
 
+inline at::ScalarType dtype(int32_t code) {
+  bool known = code >= 0 && code < static_cast<int32_t>(at::ScalarType::NumOptions);
+  if (known && api_dtype(static_cast<at::ScalarType>(code))) return static_cast<at::ScalarType>(code);
+  throw std::invalid_argument("unsupported dtype code " + std::to_string(code));
+}
+
+// The code of a tensor's dtype; a dtype the API has no code for (complex, quantized, float8, uint16, ...) is an error
+// that names it, never a wrong code.
+inline int32_t dtype_code(at::ScalarType st) {
+  if (!api_dtype(st)) throw std::invalid_argument(std::string("unsupported dtype ") + c10::toString(st));
+  return static_cast<int32_t>(st);
+}
+
+// Device types of the C API: 0 CPU, 1 CUDA.
 inline at::Device device(int32_t type, int32_t index) {
   if (type == 0) return at::Device(at::kCPU);
   if (type == 1) return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
   throw std::invalid_argument("unsupported device type " + std::to_string(type));
 }
 
-inline at::IntArrayRef dims(const int64_t *p, int32_t n) {
-  if (n < 0) throw std::invalid_argument("negative dimension count");
-  if (n > 0) need(p, "shape");
+// The code of a tensor's device type; any other device (meta, mps, xpu, ...) is an error that names it.
+inline int32_t device_type_code(const at::Device &d) {
+  if (d.is_cpu()) return 0;
+  if (d.is_cuda()) return 1;
+  throw std::invalid_argument("unsupported device type " + c10::DeviceTypeName(d.type(), /*lower_case=*/true));
+}
+
+// A list of n int64 values; p may be NULL only when n is 0. name: the argument, for the error message.
+inline at::IntArrayRef dims(const int64_t *p, int32_t n, const char *name) {
+  if (n < 0) throw std::invalid_argument(std::string("negative length of ") + name);
+  if (n > 0) arg(p, name);
   return at::IntArrayRef(p, static_cast<size_t>(n));
 }
 

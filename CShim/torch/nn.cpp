@@ -3,7 +3,6 @@
 
 using gt::guard;
 using gt::put;
-using gt::T;
 
 // NMS with mmcv CPU semantics (see the header).
 template <typename scalar_t>
@@ -35,66 +34,70 @@ extern "C" {
 
 int gt_conv2d(gt_tensor x, gt_tensor w, gt_tensor b, const int64_t stride[2], const int64_t padding[2],
               const int64_t dilation[2], int64_t groups, gt_tensor *out) {
-  return guard([&] {
-    gt::need(stride, "stride");
-    gt::need(padding, "padding");
-    gt::need(dilation, "dilation");
-    put(out, at::conv2d(T(x), T(w), gt::opt(b), at::IntArrayRef(stride, 2), at::IntArrayRef(padding, 2),
-                        at::IntArrayRef(dilation, 2), groups));
+  return guard(__func__, [&] {
+    ARG(stride);
+    ARG(padding);
+    ARG(dilation);
+    put(ARG(out), at::conv2d(ARG(x), ARG(w), gt::opt(b), at::IntArrayRef(stride, 2), at::IntArrayRef(padding, 2),
+                             at::IntArrayRef(dilation, 2), groups));
   });
 }
 
-int gt_batch_norm(gt_tensor x, gt_tensor w, gt_tensor b, gt_tensor rm, gt_tensor rv, int32_t training, double momentum,
-                  double eps, gt_tensor *out) {
-  return guard([&] {
-    put(out, at::batch_norm(T(x), gt::opt(w), gt::opt(b), gt::opt(rm), gt::opt(rv), training != 0, momentum, eps,
+int gt_batch_norm(gt_tensor x, gt_tensor w, gt_tensor b, gt_tensor rmean, gt_tensor rvar, int32_t training,
+                  double momentum, double eps, gt_tensor *out) {
+  return guard(__func__, [&] {
+    ARG(out);  // before training mode updates the running statistics
+    put(out, at::batch_norm(ARG(x), gt::opt(w), gt::opt(b), gt::opt(rmean), gt::opt(rvar), training != 0, momentum, eps,
                             /*cudnn_enabled=*/true));
   });
 }
 
-int gt_max_pool2d(gt_tensor x, const int64_t k[2], const int64_t s[2], const int64_t p[2], const int64_t d[2],
-                  int32_t ceil_mode, gt_tensor *out) {
-  return guard([&] {
-    gt::need(k, "kernel");
-    gt::need(s, "stride");
-    gt::need(p, "padding");
-    gt::need(d, "dilation");
-    put(out, at::max_pool2d(T(x), at::IntArrayRef(k, 2), at::IntArrayRef(s, 2), at::IntArrayRef(p, 2),
-                            at::IntArrayRef(d, 2), ceil_mode != 0));
+int gt_max_pool2d(gt_tensor x, const int64_t kernel[2], const int64_t stride[2], const int64_t padding[2],
+                  const int64_t dilation[2], int32_t ceil_mode, gt_tensor *out) {
+  return guard(__func__, [&] {
+    ARG(kernel);
+    ARG(stride);
+    ARG(padding);
+    ARG(dilation);
+    put(ARG(out), at::max_pool2d(ARG(x), at::IntArrayRef(kernel, 2), at::IntArrayRef(stride, 2),
+                                 at::IntArrayRef(padding, 2), at::IntArrayRef(dilation, 2), ceil_mode != 0));
   });
 }
 
-int gt_upsample_nearest2d(gt_tensor x, int64_t h, int64_t w, gt_tensor *out) {
-  return guard([&] { put(out, at::upsample_nearest2d(T(x), {h, w})); });
+int gt_upsample_nearest2d(gt_tensor x, int64_t out_h, int64_t out_w, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::upsample_nearest2d(ARG(x), {out_h, out_w})); });
 }
 
 int gt_bce_with_logits(gt_tensor x, gt_tensor target, gt_tensor weight, int32_t reduction, gt_tensor *out) {
-  return guard([&] {
+  return guard(__func__, [&] {
     if (reduction < 0 || reduction > 2) throw std::invalid_argument("reduction must be 0 (none), 1 (mean) or 2 (sum)");
-    put(out, at::binary_cross_entropy_with_logits(T(x), T(target), gt::opt(weight), std::nullopt, reduction));
+    put(ARG(out), at::binary_cross_entropy_with_logits(ARG(x), ARG(target), gt::opt(weight), std::nullopt, reduction));
   });
 }
 
 int gt_linear(gt_tensor x, gt_tensor w, gt_tensor b, gt_tensor *out) {
-  return guard([&] { put(out, at::linear(T(x), T(w), gt::opt(b))); });
+  return guard(__func__, [&] { put(ARG(out), at::linear(ARG(x), ARG(w), gt::opt(b))); });
 }
-int gt_matmul(gt_tensor a, gt_tensor b, gt_tensor *out) { return guard([&] { put(out, at::matmul(T(a), T(b))); }); }
+int gt_matmul(gt_tensor a, gt_tensor b, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::matmul(ARG(a), ARG(b))); });
+}
 
 // ---- histograms ----
 int gt_bucketize(gt_tensor a, gt_tensor boundaries, int32_t right, gt_tensor *out) {
-  return guard([&] { put(out, at::bucketize(T(a), T(boundaries), false, right != 0)); });
+  return guard(__func__, [&] { put(ARG(out), at::bucketize(ARG(a), ARG(boundaries), false, right != 0)); });
 }
 int gt_histc(gt_tensor a, int64_t bins, double mn, double mx, gt_tensor *out) {
-  return guard([&] { put(out, at::histc(T(a), bins, mn, mx)); });
+  return guard(__func__, [&] { put(ARG(out), at::histc(ARG(a), bins, mn, mx)); });
 }
 int gt_bincount(gt_tensor a, gt_tensor weights, int64_t minlength, gt_tensor *out) {
-  return guard([&] { put(out, at::bincount(T(a), gt::opt(weights), minlength)); });
+  return guard(__func__, [&] { put(ARG(out), at::bincount(ARG(a), gt::opt(weights), minlength)); });
 }
 
-int gt_nms(gt_tensor boxes, gt_tensor scores, double thr, gt_tensor *out) {
-  return guard([&] {
-    auto bx = T(boxes).detach();
-    auto sc = T(scores).detach();
+int gt_nms(gt_tensor boxes, gt_tensor scores, double iou_thr, gt_tensor *out) {
+  return guard(__func__, [&] {
+    ARG(out);
+    auto bx = ARG(boxes).detach();
+    auto sc = ARG(scores).detach();
     if (bx.dim() != 2 || bx.size(1) != 4) throw std::invalid_argument("nms: boxes must have shape (n, 4)");
     if (sc.dim() != 1 || sc.size(0) != bx.size(0)) throw std::invalid_argument("nms: scores must have shape (n)");
     auto dev = bx.device();
@@ -102,7 +105,7 @@ int gt_nms(gt_tensor boxes, gt_tensor scores, double thr, gt_tensor *out) {
     auto order = std::get<1>(sc.to(at::kCPU).sort(0, /*descending=*/true)).contiguous();
     std::vector<int64_t> keep;
     keep.reserve(static_cast<size_t>(cb.size(0)));
-    AT_DISPATCH_FLOATING_TYPES(cb.scalar_type(), "gt_nms", [&] { nms_kernel<scalar_t>(cb, order, thr, keep); });
+    AT_DISPATCH_FLOATING_TYPES(cb.scalar_type(), "gt_nms", [&] { nms_kernel<scalar_t>(cb, order, iou_thr, keep); });
     auto r = at::empty({static_cast<int64_t>(keep.size())}, at::kLong);
     if (!keep.empty()) std::memcpy(r.data_ptr<int64_t>(), keep.data(), keep.size() * sizeof(int64_t));
     put(out, r.to(dev));
@@ -110,25 +113,29 @@ int gt_nms(gt_tensor boxes, gt_tensor scores, double thr, gt_tensor *out) {
 }
 
 // ---- autograd ----
-int gt_set_requires_grad(gt_tensor t, int32_t on) { return guard([&] { T(t).set_requires_grad(on != 0); }); }
-int gt_requires_grad(gt_tensor t, int32_t *out) { return guard([&] { *out = T(t).requires_grad() ? 1 : 0; }); }
-int gt_backward(gt_tensor t, gt_tensor grad, int32_t retain) {
-  return guard([&] {
-    at::Tensor g;
-    if (grad.ptr) g = T(grad);
-    T(t).backward(g, std::optional<bool>(retain != 0), false);
+int gt_set_requires_grad(gt_tensor t, int32_t on) {
+  return guard(__func__, [&] { ARG(t).set_requires_grad(on != 0); });
+}
+int gt_requires_grad(gt_tensor t, int32_t *out) {
+  return guard(__func__, [&] { *ARG(out) = ARG(t).requires_grad() ? 1 : 0; });
+}
+int gt_backward(gt_tensor t, gt_tensor grad, int32_t retain_graph) {
+  return guard(__func__, [&] {
+    auto &x = ARG(t);
+    x.backward(gt::opt(grad).value_or(at::Tensor()), std::optional<bool>(retain_graph != 0), false);
   });
 }
 int gt_grad(gt_tensor t, gt_tensor *out) {
-  return guard([&] {
-    gt::need(out, "out");
-    const auto &g = T(t).grad();
+  return guard(__func__, [&] {
+    auto &x = ARG(t);
+    ARG(out);
+    const auto &g = x.grad();
     out->ptr = g.defined() ? new at::Tensor(g) : nullptr;
   });
 }
 int gt_zero_grad(gt_tensor t, int32_t set_to_none) {
-  return guard([&] {
-    auto &g = T(t).mutable_grad();
+  return guard(__func__, [&] {
+    auto &g = ARG(t).mutable_grad();
     if (!g.defined()) return;
     if (set_to_none) g.reset();
     else {
@@ -137,6 +144,8 @@ int gt_zero_grad(gt_tensor t, int32_t set_to_none) {
     }
   });
 }
-int gt_is_leaf(gt_tensor t, int32_t *out) { return guard([&] { *out = T(t).is_leaf() ? 1 : 0; }); }
+int gt_is_leaf(gt_tensor t, int32_t *out) {
+  return guard(__func__, [&] { *ARG(out) = ARG(t).is_leaf() ? 1 : 0; });
+}
 
 } // extern "C"

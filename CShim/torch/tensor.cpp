@@ -13,7 +13,6 @@
 
 using gt::guard;
 using gt::put;
-using gt::T;
 
 namespace gt {
 static thread_local std::string last_error;
@@ -117,8 +116,8 @@ const char *gt_last_error(void) { return gt::last_error.c_str(); }
 
 // ---- runtime ----
 int gt_version(char *buf, size_t cap) {
-  return guard([&] {
-    gt::need(buf, "buf");
+  return guard(__func__, [&] {
+    ARG(buf);
     std::string v = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
                     std::to_string(TORCH_VERSION_PATCH);
     if (cap < v.size() + 1) throw std::invalid_argument("buffer too small");
@@ -126,27 +125,27 @@ int gt_version(char *buf, size_t cap) {
   });
 }
 int gt_cuda_is_available(int32_t *out) {
-  return guard([&] { gt::need(out, "out"); *out = at::hasCUDA() ? 1 : 0; });
+  return guard(__func__, [&] { *ARG(out) = at::hasCUDA() ? 1 : 0; });
 }
 int gt_cuda_device_count(int32_t *out) {
-  return guard([&] { gt::need(out, "out"); *out = at::hasCUDA() ? at::detail::getCUDAHooks().deviceCount() : 0; });
+  return guard(__func__, [&] { *ARG(out) = at::hasCUDA() ? at::detail::getCUDAHooks().deviceCount() : 0; });
 }
 int gt_get_num_threads(int32_t *out) {
-  return guard([&] { gt::need(out, "out"); *out = at::get_num_threads(); });
+  return guard(__func__, [&] { *ARG(out) = at::get_num_threads(); });
 }
 int gt_set_num_threads(int32_t n) {
-  return guard([&] {
+  return guard(__func__, [&] {
     if (n < 1) throw std::invalid_argument("thread count must be at least 1");
     at::set_num_threads(n);
   });
 }
-int gt_manual_seed(uint64_t seed) { return guard([&] { at::manual_seed(seed); }); }
+int gt_manual_seed(uint64_t seed) { return guard(__func__, [&] { at::manual_seed(seed); }); }
 int gt_grad_enabled(int32_t *out) {
-  return guard([&] { gt::need(out, "out"); *out = at::GradMode::is_enabled() ? 1 : 0; });
+  return guard(__func__, [&] { *ARG(out) = at::GradMode::is_enabled() ? 1 : 0; });
 }
-int gt_set_grad_enabled(int32_t on) { return guard([&] { at::GradMode::set_enabled(on != 0); }); }
+int gt_set_grad_enabled(int32_t on) { return guard(__func__, [&] { at::GradMode::set_enabled(on != 0); }); }
 int gt_enable_caching_allocator(int64_t limit_bytes) {
-  return guard([&] {
+  return guard(__func__, [&] {
     if (limit_bytes < 0) throw std::invalid_argument("negative cache limit");
     auto *&inst = gt::CachingCPUAllocator::instance();
     if (!inst) inst = new gt::CachingCPUAllocator(static_cast<size_t>(limit_bytes));
@@ -159,7 +158,7 @@ int gt_enable_caching_allocator(int64_t limit_bytes) {
   });
 }
 int gt_disable_caching_allocator(void) {
-  return guard([&] {
+  return guard(__func__, [&] {
     auto *inst = gt::CachingCPUAllocator::instance();
     if (!inst || !inst->installed) return;
     // Blocks still alive keep the caching allocator's deleter, so the instance stays; with a zero limit it frees
@@ -171,69 +170,68 @@ int gt_disable_caching_allocator(void) {
   });
 }
 int gt_caching_allocator_enabled(int32_t *out) {
-  return guard([&] {
-    gt::need(out, "out");
+  return guard(__func__, [&] {
+    auto *result = ARG(out);
     auto *inst = gt::CachingCPUAllocator::instance();
-    *out = inst && inst->installed ? 1 : 0;
+    *result = inst && inst->installed ? 1 : 0;
   });
 }
 int gt_caching_allocator_stats(int64_t *cached_bytes, int64_t *live_blocks) {
-  return guard([&] {
+  return guard(__func__, [&] {
+    auto *cached = ARG(cached_bytes);
+    auto *live = ARG(live_blocks);
     auto *inst = gt::CachingCPUAllocator::instance();
     if (!inst) {
-      *cached_bytes = 0;
-      *live_blocks = 0;
+      *cached = 0;
+      *live = 0;
       return;
     }
     std::lock_guard<std::mutex> lock(inst->mutex);
-    *cached_bytes = static_cast<int64_t>(inst->cached);
-    *live_blocks = static_cast<int64_t>(inst->live.size());
+    *cached = static_cast<int64_t>(inst->cached);
+    *live = static_cast<int64_t>(inst->live.size());
   });
 }
 int gt_cuda_synchronize(void) {
-  return guard([&] {
+  return guard(__func__, [&] {
     if (at::hasCUDA()) at::detail::getCUDAHooks().deviceSynchronize(at::detail::getCUDAHooks().getCurrentDevice());
   });
 }
 
 // ---- lifetime ----
 int gt_free(gt_tensor t) {
-  return guard([&] { delete static_cast<at::Tensor *>(t.ptr); });
+  return guard(__func__, [&] { delete &ARG(t); });
 }
-int gt_shallow_copy(gt_tensor t, gt_tensor *out) { return guard([&] { put(out, T(t)); }); }
+int gt_shallow_copy(gt_tensor t, gt_tensor *out) { return guard(__func__, [&] { put(ARG(out), ARG(t)); }); }
 
 // ---- creation ----
 int gt_from_data(const void *data, size_t nbytes, const int64_t *shape, int32_t ndim, int32_t dtype, gt_tensor *out) {
-  return guard([&] {
-    auto t = at::empty(gt::dims(shape, ndim), at::TensorOptions().dtype(gt::dtype(dtype)));
+  return guard(__func__, [&] {
+    ARG(out);
+    auto t = at::empty(gt::dims(shape, ndim, "shape"), at::TensorOptions().dtype(gt::dtype(dtype)));
     size_t want = static_cast<size_t>(t.numel()) * t.element_size();
     if (want != nbytes)
       throw std::invalid_argument("data has " + std::to_string(nbytes) + " bytes, shape needs " + std::to_string(want));
-    if (want) {
-      gt::need(data, "data");
-      std::memcpy(t.data_ptr(), data, want);
-    }
+    if (want) std::memcpy(t.data_ptr(), ARG(data), want);
     put(out, t);
   });
 }
-int gt_from_storage(const void *data, size_t nbytes, int32_t dtype, gt_tensor *out) {
-  return guard([&] {
+int gt_from_storage(const void *data, size_t nbytes, int32_t dtype, gt_tensor *out_storage) {
+  return guard(__func__, [&] {
+    ARG(out_storage);
     auto opts = at::TensorOptions().dtype(gt::dtype(dtype));
     int64_t es = static_cast<int64_t>(c10::elementSize(gt::dtype(dtype)));
     if (static_cast<int64_t>(nbytes) % es != 0) throw std::invalid_argument("storage size is not a multiple of the element size");
     auto t = at::empty({static_cast<int64_t>(nbytes) / es}, opts);
-    if (nbytes) {
-      gt::need(data, "data");
-      std::memcpy(t.data_ptr(), data, nbytes);
-    }
-    put(out, t);
+    if (nbytes) std::memcpy(t.data_ptr(), ARG(data), nbytes);
+    put(out_storage, t);
   });
 }
 int gt_as_strided(gt_tensor t, const int64_t *shape, const int64_t *strides, int32_t ndim, int64_t offset, gt_tensor *out) {
-  return guard([&] {
-    auto &base = T(t);
-    auto size = gt::dims(shape, ndim);
-    auto stride = gt::dims(strides, ndim);
+  return guard(__func__, [&] {
+    auto &base = ARG(t);
+    ARG(out);
+    auto size = gt::dims(shape, ndim, "shape");
+    auto stride = gt::dims(strides, ndim, "strides");
     // Bounds check before creating the view, so a bad checkpoint can never address memory outside its storage.
     if (offset < 0) throw std::invalid_argument("negative storage offset");
     int64_t last = offset;
@@ -255,103 +253,142 @@ int gt_as_strided(gt_tensor t, const int64_t *shape, const int64_t *strides, int
     put(out, base.as_strided(size, stride, offset));
   });
 }
-int gt_empty(const int64_t *shape, int32_t ndim, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
-  return guard([&] { put(out, at::empty(gt::dims(shape, ndim), gt::options(dtype, dt, di))); });
+int gt_empty(const int64_t *shape, int32_t ndim, int32_t dtype, int32_t dev_type, int32_t dev_index, gt_tensor *out) {
+  return guard(__func__, [&] {
+    put(ARG(out), at::empty(gt::dims(shape, ndim, "shape"), gt::options(dtype, dev_type, dev_index)));
+  });
 }
-int gt_full(const int64_t *shape, int32_t ndim, gt_scalar v, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
-  return guard([&] { put(out, at::full(gt::dims(shape, ndim), gt::S(v), gt::options(dtype, dt, di))); });
+int gt_full(const int64_t *shape, int32_t ndim, gt_scalar value, int32_t dtype, int32_t dev_type, int32_t dev_index,
+            gt_tensor *out) {
+  return guard(__func__, [&] {
+    put(ARG(out), at::full(gt::dims(shape, ndim, "shape"), gt::S(value), gt::options(dtype, dev_type, dev_index)));
+  });
 }
-int gt_arange(gt_scalar start, gt_scalar end, gt_scalar step, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
-  return guard([&] { put(out, at::arange(gt::S(start), gt::S(end), gt::S(step), gt::options(dtype, dt, di))); });
+int gt_arange(gt_scalar start, gt_scalar end, gt_scalar step, int32_t dtype, int32_t dev_type, int32_t dev_index,
+              gt_tensor *out) {
+  return guard(__func__, [&] {
+    put(ARG(out), at::arange(gt::S(start), gt::S(end), gt::S(step), gt::options(dtype, dev_type, dev_index)));
+  });
 }
-int gt_linspace(double start, double end, int64_t steps, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
-  return guard([&] { put(out, at::linspace(start, end, steps, gt::options(dtype, dt, di))); });
+int gt_linspace(double start, double end, int64_t steps, int32_t dtype, int32_t dev_type, int32_t dev_index,
+                gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::linspace(start, end, steps, gt::options(dtype, dev_type, dev_index))); });
 }
-int gt_random(int32_t kind, const int64_t *shape, int32_t ndim, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
-  return guard([&] {
-    auto o = gt::options(dtype, dt, di);
-    if (kind == 0) put(out, at::randn(gt::dims(shape, ndim), o));
-    else if (kind == 1) put(out, at::rand(gt::dims(shape, ndim), o));
+int gt_random(int32_t kind, const int64_t *shape, int32_t ndim, int32_t dtype, int32_t dev_type, int32_t dev_index,
+              gt_tensor *out) {
+  return guard(__func__, [&] {
+    ARG(out);
+    auto o = gt::options(dtype, dev_type, dev_index);
+    if (kind == 0) put(out, at::randn(gt::dims(shape, ndim, "shape"), o));
+    else if (kind == 1) put(out, at::rand(gt::dims(shape, ndim, "shape"), o));
     else throw std::invalid_argument("bad random kind");
   });
 }
 int gt_randint(int64_t low, int64_t high, const int64_t *shape, int32_t ndim, int32_t dtype, gt_tensor *out) {
-  return guard([&] { put(out, at::randint(low, high, gt::dims(shape, ndim), at::TensorOptions().dtype(gt::dtype(dtype)))); });
+  return guard(__func__, [&] {
+    put(ARG(out), at::randint(low, high, gt::dims(shape, ndim, "shape"), at::TensorOptions().dtype(gt::dtype(dtype))));
+  });
 }
-int gt_randperm(int64_t n, gt_tensor *out) { return guard([&] { put(out, at::randperm(n)); }); }
+int gt_randperm(int64_t n, gt_tensor *out) { return guard(__func__, [&] { put(ARG(out), at::randperm(n)); }); }
 int gt_random_(gt_tensor t, int32_t kind, double a, double b) {
-  return guard([&] {
+  return guard(__func__, [&] {
     at::NoGradGuard ng;
-    if (kind == 0) T(t).normal_(a, b);
-    else if (kind == 1) T(t).uniform_(a, b);
+    if (kind == 0) ARG(t).normal_(a, b);
+    else if (kind == 1) ARG(t).uniform_(a, b);
     else throw std::invalid_argument("bad random kind");
   });
 }
 
 // ---- information and data ----
-int gt_ndim(gt_tensor t, int32_t *out) { return guard([&] { gt::need(out, "out"); *out = (int32_t)T(t).dim(); }); }
+int gt_ndim(gt_tensor t, int32_t *out) { return guard(__func__, [&] { *ARG(out) = (int32_t)ARG(t).dim(); }); }
 int gt_shape(gt_tensor t, int64_t *buf, int32_t cap) {
-  return guard([&] {
-    auto s = T(t).sizes();
+  return guard(__func__, [&] {
+    auto s = ARG(t).sizes();
+    ARG(buf);
     for (int32_t i = 0; i < cap && i < (int32_t)s.size(); ++i) buf[i] = s[i];
   });
 }
 int gt_strides(gt_tensor t, int64_t *buf, int32_t cap) {
-  return guard([&] {
-    auto s = T(t).strides();
+  return guard(__func__, [&] {
+    auto s = ARG(t).strides();
+    ARG(buf);
     for (int32_t i = 0; i < cap && i < (int32_t)s.size(); ++i) buf[i] = s[i];
   });
 }
-int gt_storage_offset(gt_tensor t, int64_t *out) { return guard([&] { *out = T(t).storage_offset(); }); }
-int gt_numel(gt_tensor t, int64_t *out) { return guard([&] { gt::need(out, "out"); *out = T(t).numel(); }); }
-int gt_dtype(gt_tensor t, int32_t *out) { return guard([&] { *out = (int32_t)T(t).scalar_type(); }); }
+int gt_storage_offset(gt_tensor t, int64_t *out) {
+  return guard(__func__, [&] { *ARG(out) = ARG(t).storage_offset(); });
+}
+int gt_numel(gt_tensor t, int64_t *out) { return guard(__func__, [&] { *ARG(out) = ARG(t).numel(); }); }
+int gt_dtype(gt_tensor t, int32_t *out) {
+  return guard(__func__, [&] { *ARG(out) = gt::dtype_code(ARG(t).scalar_type()); });
+}
 int gt_device(gt_tensor t, int32_t *type, int32_t *index) {
-  return guard([&] {
-    auto d = T(t).device();
-    *type = d.is_cpu() ? 0 : (d.is_cuda() ? 1 : 99);
+  return guard(__func__, [&] {
+    auto d = ARG(t).device();
+    ARG(type);
+    ARG(index);
+    *type = gt::device_type_code(d);  // before *index: a failed call writes nothing
     *index = d.has_index() ? d.index() : -1;
   });
 }
-int gt_is_contiguous(gt_tensor t, int32_t *out) { return guard([&] { *out = T(t).is_contiguous() ? 1 : 0; }); }
+int gt_is_contiguous(gt_tensor t, int32_t *out) {
+  return guard(__func__, [&] { *ARG(out) = ARG(t).is_contiguous() ? 1 : 0; });
+}
 int gt_same_storage(gt_tensor a, gt_tensor b, int32_t *out) {
-  return guard([&] { *out = T(a).storage().is_alias_of(T(b).storage()) ? 1 : 0; });
+  return guard(__func__, [&] { *ARG(out) = ARG(a).storage().is_alias_of(ARG(b).storage()) ? 1 : 0; });
 }
 int gt_data_ptr(gt_tensor t, const void **out) {
-  return guard([&] {
-    if (!T(t).device().is_cpu()) throw std::invalid_argument("data_ptr of a non-CPU tensor");
-    *out = T(t).data_ptr();
+  return guard(__func__, [&] {
+    auto &x = ARG(t);
+    ARG(out);
+    if (!x.device().is_cpu()) throw std::invalid_argument("data_ptr of a non-CPU tensor");
+    *out = x.data_ptr();
   });
 }
 int gt_read(gt_tensor t, int32_t dtype, void *dst, size_t nbytes) {
-  return guard([&] {
-    auto c = T(t).detach().to(at::kCPU, gt::dtype(dtype)).contiguous();
+  return guard(__func__, [&] {
+    auto c = ARG(t).detach().to(at::kCPU, gt::dtype(dtype)).contiguous();
     size_t want = static_cast<size_t>(c.numel()) * c.element_size();
     if (want != nbytes)
       throw std::invalid_argument("read buffer has " + std::to_string(nbytes) + " bytes, tensor needs " + std::to_string(want));
-    if (want) {
-      gt::need(dst, "dst");
-      std::memcpy(dst, c.data_ptr(), want);
-    }
+    if (want) std::memcpy(ARG(dst), c.data_ptr(), want);
   });
 }
 int gt_item(gt_tensor t, double *out_f, int64_t *out_i) {
-  return guard([&] {
-    auto s = T(t).item();
+  return guard(__func__, [&] {
+    auto &x = ARG(t);
+    if (!out_f && !out_i) throw gt::null_argument("out_f and out_i are both NULL");
+    auto s = x.item();
     if (out_f) *out_f = s.toDouble();
     if (out_i) *out_i = s.isFloatingPoint() ? (int64_t)s.toDouble() : s.toLong();
   });
 }
 
 // ---- conversion ----
-int gt_to(gt_tensor t, int32_t dtype, int32_t dt, int32_t di, gt_tensor *out) {
-  return guard([&] {
-    auto &x = T(t);
+int gt_to(gt_tensor t, int32_t dtype, int32_t dev_type, int32_t dev_index, gt_tensor *out) {
+  return guard(__func__, [&] {
+    auto &x = ARG(t);
     auto st = dtype < 0 ? x.scalar_type() : gt::dtype(dtype);
-    put(out, x.to(gt::device(dt, di), st));
+    put(ARG(out), x.to(gt::device(dev_type, dev_index), st));
   });
 }
-int gt_copy_(gt_tensor dst, gt_tensor src) { return guard([&] { T(dst).copy_(T(src)); }); }
-int gt_fill_(gt_tensor t, gt_scalar v) { return guard([&] { T(t).fill_(gt::S(v)); }); }
+int gt_copy_(gt_tensor dst, gt_tensor src) { return guard(__func__, [&] { ARG(dst).copy_(ARG(src)); }); }
+int gt_fill_(gt_tensor t, gt_scalar v) { return guard(__func__, [&] { ARG(t).fill_(gt::S(v)); }); }
+
+// ---- testing ----
+int gt_testing_empty(int32_t scalar_type, int32_t device_type, int64_t n, gt_tensor *out) {
+  return guard(__func__, [&] {
+    ARG(out);
+    if (scalar_type < 0 || scalar_type >= static_cast<int32_t>(at::ScalarType::NumOptions))
+      throw std::invalid_argument("no c10::ScalarType " + std::to_string(scalar_type));
+    if (device_type < 0 || device_type >= static_cast<int32_t>(c10::COMPILE_TIME_MAX_DEVICE_TYPES))
+      throw std::invalid_argument("no c10::DeviceType " + std::to_string(device_type));
+    auto opts = at::TensorOptions()
+                    .dtype(static_cast<at::ScalarType>(scalar_type))
+                    .device(at::Device(static_cast<c10::DeviceType>(device_type)));
+    put(out, at::empty({n}, opts));
+  });
+}
 
 // ---- elementwise ----
 static at::Tensor unary(int32_t op, const at::Tensor &a) {
@@ -414,8 +451,10 @@ static void unary_(int32_t op, at::Tensor &a) {
   default: throw std::invalid_argument("unary op " + std::to_string(op) + " has no in-place form");
   }
 }
-int gt_unary(int32_t op, gt_tensor a, gt_tensor *out) { return guard([&] { put(out, unary(op, T(a))); }); }
-int gt_unary_(int32_t op, gt_tensor a) { return guard([&] { unary_(op, T(a)); }); }
+int gt_unary(int32_t op, gt_tensor a, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), unary(op, ARG(a))); });
+}
+int gt_unary_(int32_t op, gt_tensor a) { return guard(__func__, [&] { unary_(op, ARG(a)); }); }
 
 static at::Tensor binary(int32_t op, const at::Tensor &a, const at::Tensor &b) {
   switch (op) {
@@ -466,9 +505,9 @@ static void binary_(int32_t op, at::Tensor &a, const at::Tensor &b) {
   }
 }
 int gt_binary(int32_t op, gt_tensor a, gt_tensor b, gt_tensor *out) {
-  return guard([&] { put(out, binary(op, T(a), T(b))); });
+  return guard(__func__, [&] { put(ARG(out), binary(op, ARG(a), ARG(b))); });
 }
-int gt_binary_(int32_t op, gt_tensor a, gt_tensor b) { return guard([&] { binary_(op, T(a), T(b)); }); }
+int gt_binary_(int32_t op, gt_tensor a, gt_tensor b) { return guard(__func__, [&] { binary_(op, ARG(a), ARG(b)); }); }
 
 // A wrapped-number tensor keeps the scalar's type promotion rules (int tensor + 2 stays int, + 2.0 becomes float).
 static at::Tensor scalar_tensor(const at::Tensor &like, gt_scalar s) {
@@ -478,8 +517,9 @@ static at::Tensor scalar_tensor(const at::Tensor &like, gt_scalar s) {
   return t;
 }
 int gt_binary_scalar(int32_t op, gt_tensor a, gt_scalar s, gt_tensor *out) {
-  return guard([&] {
-    auto &x = T(a);
+  return guard(__func__, [&] {
+    auto &x = ARG(a);
+    ARG(out);
     switch (op) {
     case GT_ADD: put(out, at::add(x, gt::S(s))); return;
     case GT_SUB: put(out, at::sub(x, gt::S(s))); return;
@@ -493,8 +533,8 @@ int gt_binary_scalar(int32_t op, gt_tensor a, gt_scalar s, gt_tensor *out) {
   });
 }
 int gt_binary_scalar_(int32_t op, gt_tensor a, gt_scalar s) {
-  return guard([&] {
-    auto &x = T(a);
+  return guard(__func__, [&] {
+    auto &x = ARG(a);
     switch (op) {
     case GT_ADD: x.add_(gt::S(s)); return;
     case GT_SUB: x.sub_(gt::S(s)); return;
@@ -506,10 +546,10 @@ int gt_binary_scalar_(int32_t op, gt_tensor a, gt_scalar s) {
   });
 }
 int gt_add_scaled(gt_tensor a, gt_tensor b, gt_scalar alpha, gt_tensor *out) {
-  return guard([&] { put(out, at::add(T(a), T(b), gt::S(alpha))); });
+  return guard(__func__, [&] { put(ARG(out), at::add(ARG(a), ARG(b), gt::S(alpha))); });
 }
 int gt_add_scaled_(gt_tensor a, gt_tensor b, gt_scalar alpha) {
-  return guard([&] { T(a).add_(T(b), gt::S(alpha)); });
+  return guard(__func__, [&] { ARG(a).add_(ARG(b), gt::S(alpha)); });
 }
 // Clamp bounds: whole numbers stay integral on integer tensors (a float bound would promote the result to float).
 static std::optional<at::Scalar> bound(const at::Tensor &a, int32_t has, double v) {
@@ -518,32 +558,40 @@ static std::optional<at::Scalar> bound(const at::Tensor &a, int32_t has, double 
   return at::Scalar(v);
 }
 int gt_clamp(gt_tensor a, int32_t has_min, double mn, int32_t has_max, double mx, gt_tensor *out) {
-  return guard([&] { put(out, at::clamp(T(a), bound(T(a), has_min, mn), bound(T(a), has_max, mx))); });
+  return guard(__func__, [&] {
+    auto &x = ARG(a);
+    put(ARG(out), at::clamp(x, bound(x, has_min, mn), bound(x, has_max, mx)));
+  });
 }
 int gt_clamp_(gt_tensor a, int32_t has_min, double mn, int32_t has_max, double mx) {
-  return guard([&] { T(a).clamp_(bound(T(a), has_min, mn), bound(T(a), has_max, mx)); });
+  return guard(__func__, [&] {
+    auto &x = ARG(a);
+    x.clamp_(bound(x, has_min, mn), bound(x, has_max, mx));
+  });
 }
 int gt_clamp_tensor(gt_tensor a, gt_tensor mn, gt_tensor mx, gt_tensor *out) {
-  return guard([&] { put(out, at::clamp(T(a), gt::opt(mn), gt::opt(mx))); });
+  return guard(__func__, [&] { put(ARG(out), at::clamp(ARG(a), gt::opt(mn), gt::opt(mx))); });
 }
-int gt_where(gt_tensor c, gt_tensor a, gt_tensor b, gt_tensor *out) {
-  return guard([&] { put(out, at::where(T(c), T(a), T(b))); });
+int gt_where(gt_tensor cond, gt_tensor a, gt_tensor b, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::where(ARG(cond), ARG(a), ARG(b))); });
 }
-int gt_masked_fill(gt_tensor a, gt_tensor m, gt_scalar v, gt_tensor *out) {
-  return guard([&] { put(out, at::masked_fill(T(a), T(m), gt::S(v))); });
+int gt_masked_fill(gt_tensor a, gt_tensor mask, gt_scalar v, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::masked_fill(ARG(a), ARG(mask), gt::S(v))); });
 }
-int gt_masked_fill_(gt_tensor a, gt_tensor m, gt_scalar v) {
-  return guard([&] { T(a).masked_fill_(T(m), gt::S(v)); });
+int gt_masked_fill_(gt_tensor a, gt_tensor mask, gt_scalar v) {
+  return guard(__func__, [&] { ARG(a).masked_fill_(ARG(mask), gt::S(v)); });
 }
 
 // ---- reductions ----
-int gt_reduce(int32_t op, gt_tensor a, const int64_t *d, int32_t nd, int32_t keepdim, int32_t dtype, gt_tensor *out) {
-  return guard([&] {
-    auto &x = T(a);
-    at::OptionalIntArrayRef dimsOpt = nd > 0 ? at::OptionalIntArrayRef(gt::dims(d, nd)) : std::nullopt;
+int gt_reduce(int32_t op, gt_tensor a, const int64_t *dims, int32_t ndims, int32_t keepdim, int32_t dtype,
+              gt_tensor *out) {
+  return guard(__func__, [&] {
+    auto &x = ARG(a);
+    ARG(out);
+    at::OptionalIntArrayRef dimsOpt = ndims > 0 ? at::OptionalIntArrayRef(gt::dims(dims, ndims, "dims")) : std::nullopt;
     std::vector<int64_t> all;
-    if (nd == 0) for (int64_t i = 0; i < x.dim(); ++i) all.push_back(i);
-    at::IntArrayRef dimsAll = nd > 0 ? gt::dims(d, nd) : at::IntArrayRef(all);
+    if (ndims == 0) for (int64_t i = 0; i < x.dim(); ++i) all.push_back(i);
+    at::IntArrayRef dimsAll = ndims > 0 ? gt::dims(dims, ndims, "dims") : at::IntArrayRef(all);
     std::optional<at::ScalarType> st;
     if (dtype >= 0) st = gt::dtype(dtype);
     bool kd = keepdim != 0;
@@ -551,8 +599,8 @@ int gt_reduce(int32_t op, gt_tensor a, const int64_t *d, int32_t nd, int32_t kee
     case GT_SUM: put(out, at::sum(x, dimsOpt, kd, st)); return;
     case GT_MEAN: put(out, at::mean(x, dimsOpt, kd, st)); return;
     case GT_PROD: {
-      if (nd > 1) throw std::invalid_argument("prod reduces over one dimension or all");
-      put(out, nd == 0 ? at::prod(x, st) : at::prod(x, d[0], kd, st));
+      if (ndims > 1) throw std::invalid_argument("prod reduces over one dimension or all");
+      put(out, ndims == 0 ? at::prod(x, st) : at::prod(x, dims[0], kd, st));
       return;
     }
     case GT_AMAX: put(out, at::amax(x, dimsAll, kd)); return;
@@ -566,148 +614,167 @@ int gt_reduce(int32_t op, gt_tensor a, const int64_t *d, int32_t nd, int32_t kee
   });
 }
 int gt_vector_norm(gt_tensor a, double ord, gt_tensor *out) {
-  return guard([&] { put(out, at::linalg_vector_norm(T(a), ord)); });
+  return guard(__func__, [&] { put(ARG(out), at::linalg_vector_norm(ARG(a), ord)); });
 }
+// Two results: both out-pointers are checked before anything is computed or written.
 int gt_max_min_dim(int32_t kind, gt_tensor a, int64_t dim, int32_t keepdim, gt_tensor *values, gt_tensor *indices) {
-  return guard([&] {
-    auto r = kind == 0 ? at::max(T(a), dim, keepdim != 0) : at::min(T(a), dim, keepdim != 0);
+  return guard(__func__, [&] {
+    auto &x = ARG(a);
+    ARG(values);
+    ARG(indices);
+    auto r = kind == 0 ? at::max(x, dim, keepdim != 0) : at::min(x, dim, keepdim != 0);
     put(values, std::get<0>(r));
     put(indices, std::get<1>(r));
   });
 }
 int gt_arg_max_min(int32_t kind, gt_tensor a, int32_t has_dim, int64_t dim, int32_t keepdim, gt_tensor *out) {
-  return guard([&] {
+  return guard(__func__, [&] {
     std::optional<int64_t> d;
     if (has_dim) d = dim;
-    put(out, kind == 0 ? at::argmax(T(a), d, keepdim != 0) : at::argmin(T(a), d, keepdim != 0));
+    put(ARG(out), kind == 0 ? at::argmax(ARG(a), d, keepdim != 0) : at::argmin(ARG(a), d, keepdim != 0));
   });
 }
-int gt_cumsum(gt_tensor a, int64_t dim, gt_tensor *out) { return guard([&] { put(out, at::cumsum(T(a), dim)); }); }
+int gt_cumsum(gt_tensor a, int64_t dim, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::cumsum(ARG(a), dim)); });
+}
 int gt_topk(gt_tensor a, int64_t k, int64_t dim, int32_t largest, int32_t sorted, gt_tensor *values, gt_tensor *indices) {
-  return guard([&] {
-    auto r = at::topk(T(a), k, dim, largest != 0, sorted != 0);
+  return guard(__func__, [&] {
+    auto &x = ARG(a);
+    ARG(values);
+    ARG(indices);
+    auto r = at::topk(x, k, dim, largest != 0, sorted != 0);
     put(values, std::get<0>(r));
     put(indices, std::get<1>(r));
   });
 }
-int gt_sort(gt_tensor a, int64_t dim, int32_t desc, int32_t stable, gt_tensor *values, gt_tensor *indices) {
-  return guard([&] {
-    auto r = at::sort(T(a), std::optional<bool>(stable != 0), dim, desc != 0);
+int gt_sort(gt_tensor a, int64_t dim, int32_t descending, int32_t stable, gt_tensor *values, gt_tensor *indices) {
+  return guard(__func__, [&] {
+    auto &x = ARG(a);
+    ARG(values);
+    ARG(indices);
+    auto r = at::sort(x, std::optional<bool>(stable != 0), dim, descending != 0);
     put(values, std::get<0>(r));
     put(indices, std::get<1>(r));
   });
 }
 
 // ---- shape and indexing ----
-int gt_reshape(gt_tensor a, const int64_t *s, int32_t n, gt_tensor *out) {
-  return guard([&] { put(out, T(a).reshape(gt::dims(s, n))); });
+int gt_reshape(gt_tensor a, const int64_t *shape, int32_t ndim, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), ARG(a).reshape(gt::dims(shape, ndim, "shape"))); });
 }
-int gt_view(gt_tensor a, const int64_t *s, int32_t n, gt_tensor *out) {
-  return guard([&] { put(out, T(a).view(gt::dims(s, n))); });
+int gt_view(gt_tensor a, const int64_t *shape, int32_t ndim, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), ARG(a).view(gt::dims(shape, ndim, "shape"))); });
 }
-int gt_permute(gt_tensor a, const int64_t *d, int32_t n, gt_tensor *out) {
-  return guard([&] { put(out, T(a).permute(gt::dims(d, n))); });
+int gt_permute(gt_tensor a, const int64_t *dims, int32_t ndim, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), ARG(a).permute(gt::dims(dims, ndim, "dims"))); });
 }
 int gt_transpose(gt_tensor a, int64_t d0, int64_t d1, gt_tensor *out) {
-  return guard([&] { put(out, T(a).transpose(d0, d1)); });
+  return guard(__func__, [&] { put(ARG(out), ARG(a).transpose(d0, d1)); });
 }
-int gt_flatten(gt_tensor a, int64_t s, int64_t e, gt_tensor *out) { return guard([&] { put(out, T(a).flatten(s, e)); }); }
-int gt_unsqueeze(gt_tensor a, int64_t d, gt_tensor *out) { return guard([&] { put(out, T(a).unsqueeze(d)); }); }
-int gt_squeeze(gt_tensor a, int32_t has_dim, int64_t d, gt_tensor *out) {
-  return guard([&] { put(out, has_dim ? T(a).squeeze(d) : T(a).squeeze()); });
+int gt_flatten(gt_tensor a, int64_t start, int64_t end, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), ARG(a).flatten(start, end)); });
 }
-int gt_expand(gt_tensor a, const int64_t *s, int32_t n, gt_tensor *out) {
-  return guard([&] { put(out, T(a).expand(gt::dims(s, n))); });
+int gt_unsqueeze(gt_tensor a, int64_t dim, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), ARG(a).unsqueeze(dim)); });
 }
-int gt_repeat(gt_tensor a, const int64_t *r, int32_t n, gt_tensor *out) {
-  return guard([&] { put(out, T(a).repeat(gt::dims(r, n))); });
+int gt_squeeze(gt_tensor a, int32_t has_dim, int64_t dim, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), has_dim ? ARG(a).squeeze(dim) : ARG(a).squeeze()); });
 }
-int gt_flip(gt_tensor a, const int64_t *d, int32_t n, gt_tensor *out) {
-  return guard([&] { put(out, at::flip(T(a), gt::dims(d, n))); });
+int gt_expand(gt_tensor a, const int64_t *shape, int32_t ndim, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), ARG(a).expand(gt::dims(shape, ndim, "shape"))); });
 }
-int gt_narrow(gt_tensor a, int64_t dim, int64_t start, int64_t len, gt_tensor *out) {
-  return guard([&] { put(out, T(a).narrow(dim, start, len)); });
+int gt_repeat(gt_tensor a, const int64_t *reps, int32_t ndim, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), ARG(a).repeat(gt::dims(reps, ndim, "reps"))); });
+}
+int gt_flip(gt_tensor a, const int64_t *dims, int32_t ndim, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::flip(ARG(a), gt::dims(dims, ndim, "dims"))); });
+}
+int gt_narrow(gt_tensor a, int64_t dim, int64_t start, int64_t length, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), ARG(a).narrow(dim, start, length)); });
 }
 int gt_slice(gt_tensor a, int64_t dim, int64_t start, int64_t end, int64_t step, gt_tensor *out) {
-  return guard([&] { put(out, T(a).slice(dim, start, end, step)); });
+  return guard(__func__, [&] { put(ARG(out), ARG(a).slice(dim, start, end, step)); });
 }
 int gt_select(gt_tensor a, int64_t dim, int64_t index, gt_tensor *out) {
-  return guard([&] { put(out, T(a).select(dim, index)); });
+  return guard(__func__, [&] { put(ARG(out), ARG(a).select(dim, index)); });
 }
-int gt_index_select(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor *out) {
-  return guard([&] { put(out, at::index_select(T(a), dim, T(idx))); });
+int gt_index_select(gt_tensor a, int64_t dim, gt_tensor index, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::index_select(ARG(a), dim, ARG(index))); });
 }
-int gt_gather(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor *out) {
-  return guard([&] { put(out, at::gather(T(a), dim, T(idx))); });
+int gt_gather(gt_tensor a, int64_t dim, gt_tensor index, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::gather(ARG(a), dim, ARG(index))); });
 }
-int gt_scatter(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor src, gt_tensor *out) {
-  return guard([&] { put(out, at::scatter(T(a), dim, T(idx), T(src))); });
+int gt_scatter(gt_tensor a, int64_t dim, gt_tensor index, gt_tensor src, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::scatter(ARG(a), dim, ARG(index), ARG(src))); });
 }
-int gt_scatter_value(gt_tensor a, int64_t dim, gt_tensor idx, gt_scalar v, gt_tensor *out) {
-  return guard([&] { put(out, at::scatter(T(a), dim, T(idx), gt::S(v))); });
+int gt_scatter_value(gt_tensor a, int64_t dim, gt_tensor index, gt_scalar v, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::scatter(ARG(a), dim, ARG(index), gt::S(v))); });
 }
-int gt_scatter_add(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor src, gt_tensor *out) {
-  return guard([&] { put(out, at::scatter_add(T(a), dim, T(idx), T(src))); });
+int gt_scatter_add(gt_tensor a, int64_t dim, gt_tensor index, gt_tensor src, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::scatter_add(ARG(a), dim, ARG(index), ARG(src))); });
 }
-int gt_scatter_add_(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor src) {
-  return guard([&] { T(a).scatter_add_(dim, T(idx), T(src)); });
+int gt_scatter_add_(gt_tensor a, int64_t dim, gt_tensor index, gt_tensor src) {
+  return guard(__func__, [&] { ARG(a).scatter_add_(dim, ARG(index), ARG(src)); });
 }
-int gt_index_add_(gt_tensor a, int64_t dim, gt_tensor idx, gt_tensor src) {
-  return guard([&] { T(a).index_add_(dim, T(idx), T(src)); });
+int gt_index_add_(gt_tensor a, int64_t dim, gt_tensor index, gt_tensor src) {
+  return guard(__func__, [&] { ARG(a).index_add_(dim, ARG(index), ARG(src)); });
 }
-int gt_masked_select(gt_tensor a, gt_tensor m, gt_tensor *out) {
-  return guard([&] { put(out, at::masked_select(T(a), T(m))); });
+int gt_masked_select(gt_tensor a, gt_tensor mask, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::masked_select(ARG(a), ARG(mask))); });
 }
-int gt_index(gt_tensor a, gt_tensor idx, gt_tensor *out) {
-  return guard([&] {
+int gt_index(gt_tensor a, gt_tensor index, gt_tensor *out) {
+  return guard(__func__, [&] {
     c10::List<std::optional<at::Tensor>> l;
-    l.push_back(T(idx));
-    put(out, at::index(T(a), l));
+    l.push_back(ARG(index));
+    put(ARG(out), at::index(ARG(a), l));
   });
 }
-int gt_index_put_(gt_tensor a, gt_tensor idx, gt_tensor v, int32_t acc) {
-  return guard([&] {
+int gt_index_put_(gt_tensor a, gt_tensor index, gt_tensor v, int32_t accumulate) {
+  return guard(__func__, [&] {
     c10::List<std::optional<at::Tensor>> l;
-    l.push_back(T(idx));
-    T(a).index_put_(l, T(v), acc != 0);
+    l.push_back(ARG(index));
+    ARG(a).index_put_(l, ARG(v), accumulate != 0);
   });
 }
-int gt_index_fill_(gt_tensor a, gt_tensor idx, gt_scalar v) {
-  return guard([&] {
+int gt_index_fill_(gt_tensor a, gt_tensor index, gt_scalar v) {
+  return guard(__func__, [&] {
     c10::List<std::optional<at::Tensor>> l;
-    l.push_back(T(idx));
-    T(a).index_put_(l, at::scalar_tensor(gt::S(v), T(a).options()));
+    l.push_back(ARG(index));
+    ARG(a).index_put_(l, at::scalar_tensor(gt::S(v), ARG(a).options()));
   });
 }
-int gt_nonzero(gt_tensor a, gt_tensor *out) { return guard([&] { put(out, at::nonzero(T(a))); }); }
+int gt_nonzero(gt_tensor a, gt_tensor *out) { return guard(__func__, [&] { put(ARG(out), at::nonzero(ARG(a))); }); }
 
+// n handles; the array may be NULL only when n is 0, and each handle is checked (the error names its index).
 static std::vector<at::Tensor> list(const gt_tensor *ts, int32_t n) {
   if (n < 0) throw std::invalid_argument("negative tensor count");
-  if (n > 0) gt::need(ts, "tensors");
+  if (n > 0) ARG(ts);
   std::vector<at::Tensor> v;
   v.reserve(n);
-  for (int32_t i = 0; i < n; ++i) v.push_back(T(ts[i]));
+  for (int32_t i = 0; i < n; ++i) v.push_back(gt::arg(ts[i], ("ts[" + std::to_string(i) + "]").c_str()));
   return v;
 }
 int gt_cat(const gt_tensor *ts, int32_t n, int64_t dim, gt_tensor *out) {
-  return guard([&] { put(out, at::cat(list(ts, n), dim)); });
+  return guard(__func__, [&] { put(ARG(out), at::cat(list(ts, n), dim)); });
 }
 int gt_stack(const gt_tensor *ts, int32_t n, int64_t dim, gt_tensor *out) {
-  return guard([&] { put(out, at::stack(list(ts, n), dim)); });
+  return guard(__func__, [&] { put(ARG(out), at::stack(list(ts, n), dim)); });
 }
-int gt_split(gt_tensor a, const int64_t *sizes, int32_t n, int64_t dim, gt_tensor *outs) {
-  return guard([&] {
-    auto parts = at::split_with_sizes(T(a), gt::dims(sizes, n), dim);
-    gt::need(outs, "outs");
-    for (int32_t i = 0; i < n; ++i) outs[i].ptr = nullptr;
-    for (int32_t i = 0; i < n; ++i) put(&outs[i], parts[i]);
+int gt_split(gt_tensor a, const int64_t *sizes, int32_t nsizes, int64_t dim, gt_tensor *outs) {
+  return guard(__func__, [&] {
+    auto &x = ARG(a);
+    auto s = gt::dims(sizes, nsizes, "sizes");
+    if (nsizes > 0) ARG(outs);
+    for (int32_t i = 0; i < nsizes; ++i) outs[i].ptr = nullptr;
+    auto parts = at::split_with_sizes(x, s, dim);
+    for (int32_t i = 0; i < nsizes; ++i) put(&outs[i], parts[i]);
   });
 }
 int gt_unique_sorted(gt_tensor a, gt_tensor *out) {
-  return guard([&] { put(out, std::get<0>(at::_unique2(T(a), true, false, false))); });
+  return guard(__func__, [&] { put(ARG(out), std::get<0>(at::_unique2(ARG(a), true, false, false))); });
 }
-int gt_pad(gt_tensor a, const int64_t *pads, int32_t n, double value, gt_tensor *out) {
-  return guard([&] { put(out, at::constant_pad_nd(T(a), gt::dims(pads, n), value)); });
+int gt_pad(gt_tensor a, const int64_t *pads, int32_t npads, double value, gt_tensor *out) {
+  return guard(__func__, [&] { put(ARG(out), at::constant_pad_nd(ARG(a), gt::dims(pads, npads, "pads"), value)); });
 }
 
 } // extern "C"

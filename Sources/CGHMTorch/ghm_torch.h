@@ -5,7 +5,10 @@
  *    is returned by gt_last_error();
  *  - results are written through out-pointers; every tensor written to an out-pointer is a new heap handle that the
  *    caller owns and must release with gt_free();
- *  - a handle whose ptr is NULL is an error ("null tensor handle"), never a crash;
+ *  - a NULL handle (ptr NULL) or a NULL pointer argument is an error whose message names the function and the
+ *    argument ("gt_shape: buf is NULL", "gt_binary: b is a NULL tensor handle"), never a crash; the exceptions are
+ *    documented where they apply (optional tensors marked "may be null", arrays of length 0, gt_item's outputs);
+ *  - a dtype or device the API has no code for is an error that names it, never a wrong code;
  *  - no C++ exception crosses this boundary.
  */
 #ifndef GHM_TORCH_H
@@ -24,7 +27,8 @@ typedef struct gt_tensor { void *ptr; } gt_tensor;
 typedef struct gt_scalar { double f; int64_t i; int32_t kind; } gt_scalar;
 
 /* dtype codes are c10::ScalarType values: 0 uint8, 1 int8, 2 int16, 3 int32, 4 int64, 5 float16, 6 float32,
- * 7 float64, 11 bool, 15 bfloat16. Device type: 0 CPU, 1 CUDA. */
+ * 7 float64, 11 bool, 15 bfloat16. Device type: 0 CPU, 1 CUDA. gt_dtype and gt_device fail ("unsupported dtype
+ * ComplexFloat", "unsupported device type meta") for a tensor of any other dtype or device. */
 
 const char *gt_last_error(void);
 
@@ -47,7 +51,7 @@ int gt_caching_allocator_enabled(int32_t *out);
 int gt_caching_allocator_stats(int64_t *cached_bytes, int64_t *live_blocks);
 
 /* ---- lifetime ---- */
-int gt_free(gt_tensor t);
+int gt_free(gt_tensor t);                            /* a NULL handle is an error, as everywhere */
 int gt_shallow_copy(gt_tensor t, gt_tensor *out);    /* a second handle to the same tensor */
 
 /* ---- creation ---- */
@@ -69,7 +73,7 @@ int gt_random_(gt_tensor t, int32_t kind, double a, double b);
 
 /* ---- information and data ---- */
 int gt_ndim(gt_tensor t, int32_t *out);
-int gt_shape(gt_tensor t, int64_t *buf, int32_t cap);   /* writes min(ndim, cap) sizes */
+int gt_shape(gt_tensor t, int64_t *buf, int32_t cap);   /* writes min(ndim, cap) sizes; buf must not be NULL */
 int gt_strides(gt_tensor t, int64_t *buf, int32_t cap);
 int gt_storage_offset(gt_tensor t, int64_t *out);
 int gt_numel(gt_tensor t, int64_t *out);
@@ -81,6 +85,7 @@ int gt_data_ptr(gt_tensor t, const void **out);          /* CPU tensors only; va
 /* Copies the elements (row-major, contiguous) of a tensor of any device/layout into dst as `dtype`; nbytes must equal
  * numel * element size of dtype. */
 int gt_read(gt_tensor t, int32_t dtype, void *dst, size_t nbytes);
+/* the value as a double (out_f) and/or as an int64 (out_i); either may be NULL, not both */
 int gt_item(gt_tensor t, double *out_f, int64_t *out_i);
 
 /* ---- conversion, copies ---- */
@@ -199,6 +204,12 @@ int gt_backward(gt_tensor t, gt_tensor grad /* may be null */, int32_t retain_gr
 int gt_grad(gt_tensor t, gt_tensor *out);
 int gt_zero_grad(gt_tensor t, int32_t set_to_none);
 int gt_is_leaf(gt_tensor t, int32_t *out);
+
+/* ---- testing ---- */
+/* For tests of the boundary only: an uninitialised 1-D tensor of n elements of any c10::ScalarType on any
+ * c10::DeviceType (raw libtorch codes, e.g. 9 ComplexFloat, 27 UInt16; device 14 meta), including the ones every other
+ * entry point refuses, so that tests can check that such tensors are reported as unsupported rather than misread. */
+int gt_testing_empty(int32_t scalar_type, int32_t device_type, int64_t n, gt_tensor *out);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@ import Torch
 /// mmdet's `bbox_overlaps(b1, b2, mode='iou')` (BboxOverlaps2D, fp32): areas (x2−x1)(y2−y1) without +1, the
 /// intersection clamped at 0, the union at least 1e-6. (G, 4) × (N, 4) → (G, N).
 public func bboxOverlaps(_ b1: Tensor, _ b2: Tensor) throws(TorchError) -> Tensor {
-    let rows = b1.size(0), cols = b2.size(0)
+    let rows = try b1.size(0), cols = try b2.size(0)
     if rows * cols == 0 { return try Tensor.zeros([rows, cols], device: b1.device) }
     func col(_ t: Tensor, _ i: Int) throws(TorchError) -> Tensor { try t.select(dim: -1, index: i) }
     let area1 = try (col(b1, 2) - col(b1, 0)) * (col(b1, 3) - col(b1, 1))
@@ -34,8 +34,8 @@ public struct MaxIoUAssigner {
     public init(_ cfg: AssignerConfig) { self.cfg = cfg }
 
     public func assign(anchors: Tensor, gtBoxes: Tensor, gtLabels: Tensor) throws(TorchError) -> AssignResult {
-        let n = anchors.size(0), g = gtBoxes.size(0)
-        let device = anchors.device
+        let n = try anchors.size(0), g = try gtBoxes.size(0)
+        let device = try anchors.device
         if g == 0 || n == 0 {
             return AssignResult(gtInds: try Tensor.full([n], g == 0 ? 0 : -1, dtype: .int64, device: device),
                                 labels: try Tensor.full([n], -1, dtype: .int64, device: device),

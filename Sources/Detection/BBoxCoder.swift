@@ -53,7 +53,7 @@ public struct DeltaXYWHBBoxCoder {
         var boxes = try Tensor.stack([bx1, by1, bx2, by2], dim: -1).view(deltas.shape)
         guard let maxShape else { return boxes }
         // max_xy = [w, h, w, h] (per image when batched); clip with torch.where like mmdet
-        let k = deltas.size(-1) / 2
+        let k = try deltas.size(-1) / 2
         var rows: [Float] = []
         for s in maxShape { for _ in 0..<k { rows += [Float(s.w), Float(s.h)] } }
         var maxXY = try Tensor(rows, shape: [maxShape.count, 2 * k]).to(deltas.device)

@@ -29,15 +29,15 @@ public struct PostProcessor {
     /// concatenated; optionally rescaled. Returns (B, K, 4) boxes and (B, K, C) scores.
     func candidates(clsScores: [Tensor], bboxPreds: [Tensor], metas: [ImageMeta],
                     rescale: Bool) throws(TorchError) -> (Tensor, Tensor) {
-        let batch = clsScores[0].size(0)
-        let device = clsScores[0].device
+        let batch = try clsScores[0].size(0)
+        let device = try clsScores[0].device
         var mlvlBoxes: [Tensor] = [], mlvlScores: [Tensor] = []
         for (level, (cls, reg)) in zip(clsScores, bboxPreds).enumerated() {
-            let h = cls.size(2), w = cls.size(3)
+            let h = try cls.size(2), w = try cls.size(3)
             var scores = try cls.permute([0, 2, 3, 1]).reshape([batch, -1, numClasses]).sigmoid()
             var pred = try reg.permute([0, 2, 3, 1]).reshape([batch, -1, 4])
             var anc = try anchors.gridAnchors(level: level, height: h, width: w, device: device).expand(pred.shape)
-            let count = pred.size(1)
+            let count = try pred.size(1)
             if cfg.nmsPre > 0 && cfg.nmsPre < count {
                 let maxScores = try scores.amax([-1])
                 let topk = try maxScores.topk(cfg.nmsPre).indices  // (B, k)
@@ -61,7 +61,7 @@ public struct PostProcessor {
     /// `multiclass_nms(bboxes, scores, score_thr, nms, max_per_img)` for one image: every (box, class) pair with
     /// score > score_thr, per-class NMS by mmcv's coordinate-offset trick, the best `max_per_img` kept.
     func multiclassNMS(_ boxes: Tensor, _ scores: Tensor) throws(TorchError) -> Detections {
-        let k = scores.size(0), c = scores.size(1)
+        let k = try scores.size(0), c = try scores.size(1)
         let allBoxes = try boxes.unsqueeze(1).expand([k, c, 4]).reshape([-1, 4])
         let allScores = try scores.reshape([-1])
         let allLabels = try Tensor.arange(c, device: scores.device).view([1, -1]).expand([k, c]).reshape([-1])

@@ -126,10 +126,12 @@ extension ImageTransform {
 
     /// mmcv's collate: pads every image bottom/right with zeros to the largest (H, W) and stacks them.
     public static func collate(_ images: [Tensor]) throws(TorchError) -> Tensor {
-        let maxH = images.map { $0.size(1) }.max() ?? 0, maxW = images.map { $0.size(2) }.max() ?? 0
+        var maxH = 0, maxW = 0
+        for t in images { maxH = Swift.max(maxH, try t.size(1)); maxW = Swift.max(maxW, try t.size(2)) }
         var padded: [Tensor] = []
         for t in images {
-            padded.append(try t.size(1) == maxH && t.size(2) == maxW ? t : t.pad([0, maxW - t.size(2), 0, maxH - t.size(1)]))
+            let h = try t.size(1), w = try t.size(2)
+            padded.append(try h == maxH && w == maxW ? t : t.pad([0, maxW - w, 0, maxH - h]))
         }
         return try Tensor.stack(padded, dim: 0)
     }

@@ -30,7 +30,8 @@ extension RetinaHead {
     public func targets(sizes: [(h: Int, w: Int)], gtBoxes: [Tensor], gtLabels: [Tensor], metas: [ImageMeta],
                         trainCfg: TrainCfg, device: Device) throws(TorchError) -> HeadTargets {
         let levelAnchors = try anchorGenerator.gridAnchors(sizes: sizes, device: device)
-        let counts = levelAnchors.map { $0.size(0) }
+        var counts: [Int] = []
+        for a in levelAnchors { counts.append(try a.size(0)) }
         let anchors = try Tensor.cat(levelAnchors, dim: 0)
         let assigner = MaxIoUAssigner(trainCfg.assigner)
         var labels: [Tensor] = [], labelWeights: [Tensor] = [], boxTargets: [Tensor] = [], boxWeights: [Tensor] = []
@@ -66,7 +67,7 @@ extension RetinaHead {
         let insideIdx = try inside.nonzero().squeeze(1)
         let a = try anchors.indexSelect(dim: 0, index: insideIdx)
         let result = try assigner.assign(anchors: a, gtBoxes: gtBoxes, gtLabels: gtLabels)
-        let m = a.size(0), device = a.device
+        let m = try a.size(0), device = try a.device
         let posIdx = try (result.gtInds .> 0).nonzero().squeeze(1)
         let negIdx = try (result.gtInds .== 0).nonzero().squeeze(1)
         let labels = try Tensor.full([m], numClasses, dtype: .int64, device: device)
@@ -84,7 +85,7 @@ extension RetinaHead {
         }
         if negIdx.numel > 0 { try labelWeights.indexFill_(negIdx, 1.0) }
         // unmap to all anchors: background label, zero weights and targets outside
-        let total = anchors.size(0)
+        let total = try anchors.size(0)
         let fullLabels = try Tensor.full([total], numClasses, dtype: .int64, device: device).indexPut_(insideIdx, labels)
         let fullLW = try Tensor.zeros([total], device: device).indexPut_(insideIdx, labelWeights)
         let fullT = try Tensor.zeros([total, 4], device: device).indexPut_(insideIdx, targets)
@@ -104,7 +105,8 @@ extension RetinaHead {
     /// `AnchorHead.loss`: targets for the batch, then each loss called once per level on all images of the batch.
     public func loss(clsScores: [Tensor], bboxPreds: [Tensor], gtBoxes: [Tensor], gtLabels: [Tensor],
                      metas: [ImageMeta], trainCfg: TrainCfg) throws(TorchError) -> HeadLosses {
-        let sizes = clsScores.map { (h: $0.size(2), w: $0.size(3)) }
+        var sizes: [(h: Int, w: Int)] = []
+        for c in clsScores { sizes.append((h: try c.size(2), w: try c.size(3))) }
         let t = try targets(sizes: sizes, gtBoxes: gtBoxes, gtLabels: gtLabels, metas: metas, trainCfg: trainCfg,
                             device: clsScores[0].device)
         var lc: [Tensor] = [], lb: [Tensor] = []

@@ -23,7 +23,9 @@ public final class RetinaNet: Module {
     }
 
     /// The model's device (where its parameters live).
-    public var device: Device { backbone.conv1.weight.device }
+    public var device: Device {
+        get throws(TorchError) { try backbone.conv1.weight.device }
+    }
 
     /// FPN features P3…P7 of a pre-processed batch (N, 3, H, W).
     public func extractFeatures(_ images: Tensor) throws(TorchError) -> [Tensor] {

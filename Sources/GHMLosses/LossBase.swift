@@ -38,7 +38,7 @@ public func weightReduceLoss(_ loss: Tensor, weight: Tensor?, reduction: LossRed
 /// mmdet's `_expand_onehot_labels`: labels (M,) in 0…C (C = background) → binary targets (M, C) with a one in the
 /// label's column (an all-zero row for background or out-of-range labels), and the weights broadcast to (M, C).
 public func expandOnehotLabels(_ labels: Tensor, _ labelWeights: Tensor, channels: Int) throws(TorchError) -> (Tensor, Tensor) {
-    let m = labels.size(0)
+    let m = try labels.size(0)
     let inRange = try (labels .>= 0) .& (labels .< channels)
     let column = try labels.clamp(min: 0, max: Double(channels - 1)).unsqueeze(1)
     let target = try Tensor.zeros([m, channels], dtype: labels.dtype)

@@ -220,8 +220,8 @@ public final class ParityRunner {
         }
         let ref = try referenceInput.select(dim: 0, index: i).to(prepared.tensor.device)
         let ours = prepared.tensor
-        let h = ours.size(1), w = ours.size(2)
-        guard h <= ref.size(1), w <= ref.size(2) else {
+        let h = try ours.size(1), w = try ours.size(2)
+        guard try h <= ref.size(1), try w <= ref.size(2) else {
             add(ParityLine(name: "input" + s + " (from image)", tolerance: "shape", pass: false,
                            note: "shape \(ours.shape) larger than the reference's \(ref.shape)"))
             return
@@ -229,7 +229,7 @@ public final class ParityRunner {
         let d = try (ours - ref.narrow(dim: 1, start: 0, length: h).narrow(dim: 2, start: 0, length: w)).abs()
         let tol = try Tensor.full([h, w], 1e-5, device: d.device)
         if let differing {
-            let rh = Swift.min(differing.size(0), h), rw = Swift.min(differing.size(1), w)
+            let rh = try Swift.min(differing.size(0), h), rw = try Swift.min(differing.size(1), w)
             let mask = try differing.narrow(dim: 0, start: 0, length: rh).narrow(dim: 1, start: 0, length: rw)
             try tol.narrow(dim: 0, start: 0, length: rh).narrow(dim: 1, start: 0, length: rw).maskedFill_(mask.to(d.device), 4e-2)
         }
@@ -245,7 +245,7 @@ public final class ParityRunner {
 
     func checkTraining(input: Tensor, metas: [ImageMeta], add: (ParityLine) -> Void) throws {
         let model = detector.model
-        let dev = input.device
+        let dev = try input.device
         var gtBoxes: [Tensor] = [], gtLabels: [Tensor] = []
         for i in 0..<metas.count {
             gtBoxes.append(try need("gt_bboxes" + Self.suffix(i)).to(dev))
@@ -347,7 +347,7 @@ public final class ParityRunner {
         var sizes: [(h: Int, w: Int)] = []
         for l in 0..<5 {
             guard let c = reference["cls_score.\(l)"] else { return }
-            sizes.append((c.size(2), c.size(3)))
+            sizes.append((try c.size(2), try c.size(3)))
         }
         guard reference["targets.labels.0"] != nil else { return }
         let t = try head.targets(sizes: sizes, gtBoxes: gtBoxes, gtLabels: gtLabels, metas: metas,

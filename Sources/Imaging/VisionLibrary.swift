@@ -9,30 +9,29 @@ import Darwin
 /// reads checkpoints, evaluates) on machines without OpenCV, and commands that never touch an image do not pay for
 /// loading OpenCV and its ~140 libraries. `libghm_vision.so` is found through the executable's run-time path
 /// (`$ORIGIN/../lib` of the bundle, or the build folder).
+///
+/// Every entry point is typed by its function-pointer typedef in ghm_vision.h (`gv_imread_fn`, …), so a signature
+/// change in the header is a compile error here rather than a silent ABI mismatch.
 struct VisionLibrary {
-    typealias Status = Int32
-    typealias ImageOut = UnsafeMutablePointer<gv_image>?
-
-    let lastError: @convention(c) () -> UnsafePointer<CChar>?
-    let version: @convention(c) (UnsafeMutablePointer<CChar>?, Int) -> Status
-    let setNumThreads: @convention(c) (Int32) -> Status
-    let free: @convention(c) (gv_image) -> Status
-    let bufferFree: @convention(c) (gv_buffer) -> Status
-    let bufferData: @convention(c) (gv_buffer, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<Int>?) -> Status
-    let imread: @convention(c) (UnsafePointer<CChar>?, Int32, ImageOut) -> Status
-    let imdecode: @convention(c) (UnsafePointer<UInt8>?, Int, Int32, ImageOut) -> Status
-    let imencode: @convention(c) (gv_image, UnsafePointer<CChar>?, Int32, UnsafeMutablePointer<gv_buffer>?) -> Status
-    let fromData: @convention(c) (UnsafePointer<UInt8>?, Int32, Int32, Int32, ImageOut) -> Status
-    let info: @convention(c) (gv_image, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?) -> Status
-    let read: @convention(c) (gv_image, UnsafeMutablePointer<UInt8>?, Int) -> Status
-    let clone: @convention(c) (gv_image, ImageOut) -> Status
-    let resize: @convention(c) (gv_image, Int32, Int32, Int32, ImageOut) -> Status
-    let cvtColor: @convention(c) (gv_image, Int32, ImageOut) -> Status
-    let flip: @convention(c) (gv_image, Int32, ImageOut) -> Status
-    let rectangle: @convention(c) (gv_image, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) -> Status
-    let putText: @convention(c) (gv_image, UnsafePointer<CChar>?, Int32, Int32, Double, Int32, Int32, Int32, Int32) -> Status
-    let textSize: @convention(c) (UnsafePointer<CChar>?, Double, Int32, UnsafeMutablePointer<Int32>?,
-                                  UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?) -> Status
+    let lastError: gv_last_error_fn
+    let version: gv_version_fn
+    let setNumThreads: gv_set_num_threads_fn
+    let free: gv_free_fn
+    let bufferFree: gv_buffer_free_fn
+    let bufferData: gv_buffer_data_fn
+    let imread: gv_imread_fn
+    let imdecode: gv_imdecode_fn
+    let imencode: gv_imencode_fn
+    let fromData: gv_from_data_fn
+    let info: gv_info_fn
+    let read: gv_read_fn
+    let clone: gv_clone_fn
+    let resize: gv_resize_fn
+    let cvtColor: gv_cvt_color_fn
+    let flip: gv_flip_fn
+    let rectangle: gv_rectangle_fn
+    let putText: gv_put_text_fn
+    let textSize: gv_text_size_fn
 
     static let libraryName = "libghm_vision.so"
     private static let loaded: Result<VisionLibrary, ImageError> = load()
@@ -53,47 +52,44 @@ struct VisionLibrary {
             return .failure(ImageError(op: "load", message: "image support (OpenCV) is not available: \(why)"))
         }
         var missing: [String] = []
-        func sym<F>(_ name: String, _: F.Type) -> F? {
+        func sym<F>(_ name: String) -> F? {
             guard let p = dlsym(handle, name) else {
                 missing.append(name)
                 return nil
             }
             return unsafeBitCast(p, to: F.self)
         }
-        let lib = VisionLibrary(
-            lastError: sym("gv_last_error", (@convention(c) () -> UnsafePointer<CChar>?).self) ?? { nil },
-            version: sym("gv_version", (@convention(c) (UnsafeMutablePointer<CChar>?, Int) -> Status).self) ?? { _, _ in 1 },
-            setNumThreads: sym("gv_set_num_threads", (@convention(c) (Int32) -> Status).self) ?? { _ in 1 },
-            free: sym("gv_free", (@convention(c) (gv_image) -> Status).self) ?? { _ in 1 },
-            bufferFree: sym("gv_buffer_free", (@convention(c) (gv_buffer) -> Status).self) ?? { _ in 1 },
-            bufferData: sym("gv_buffer_data", (@convention(c) (gv_buffer, UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
-                                                                UnsafeMutablePointer<Int>?) -> Status).self) ?? { _, _, _ in 1 },
-            imread: sym("gv_imread", (@convention(c) (UnsafePointer<CChar>?, Int32, ImageOut) -> Status).self) ?? { _, _, _ in 1 },
-            imdecode: sym("gv_imdecode", (@convention(c) (UnsafePointer<UInt8>?, Int, Int32, ImageOut) -> Status).self)
-                ?? { _, _, _, _ in 1 },
-            imencode: sym("gv_imencode", (@convention(c) (gv_image, UnsafePointer<CChar>?, Int32,
-                                                          UnsafeMutablePointer<gv_buffer>?) -> Status).self) ?? { _, _, _, _ in 1 },
-            fromData: sym("gv_from_data", (@convention(c) (UnsafePointer<UInt8>?, Int32, Int32, Int32, ImageOut) -> Status).self)
-                ?? { _, _, _, _, _ in 1 },
-            info: sym("gv_info", (@convention(c) (gv_image, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?,
-                                                  UnsafeMutablePointer<Int32>?) -> Status).self) ?? { _, _, _, _ in 1 },
-            read: sym("gv_read", (@convention(c) (gv_image, UnsafeMutablePointer<UInt8>?, Int) -> Status).self) ?? { _, _, _ in 1 },
-            clone: sym("gv_clone", (@convention(c) (gv_image, ImageOut) -> Status).self) ?? { _, _ in 1 },
-            resize: sym("gv_resize", (@convention(c) (gv_image, Int32, Int32, Int32, ImageOut) -> Status).self)
-                ?? { _, _, _, _, _ in 1 },
-            cvtColor: sym("gv_cvt_color", (@convention(c) (gv_image, Int32, ImageOut) -> Status).self) ?? { _, _, _ in 1 },
-            flip: sym("gv_flip", (@convention(c) (gv_image, Int32, ImageOut) -> Status).self) ?? { _, _, _ in 1 },
-            rectangle: sym("gv_rectangle", (@convention(c) (gv_image, Int32, Int32, Int32, Int32, Int32, Int32, Int32,
-                                                            Int32) -> Status).self) ?? { _, _, _, _, _, _, _, _, _ in 1 },
-            putText: sym("gv_put_text", (@convention(c) (gv_image, UnsafePointer<CChar>?, Int32, Int32, Double, Int32, Int32,
-                                                         Int32, Int32) -> Status).self) ?? { _, _, _, _, _, _, _, _, _ in 1 },
-            textSize: sym("gv_text_size", (@convention(c) (UnsafePointer<CChar>?, Double, Int32, UnsafeMutablePointer<Int32>?,
-                                                           UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?) -> Status).self)
-                ?? { _, _, _, _, _, _ in 1 })
-        guard missing.isEmpty else {
-            return .failure(ImageError(op: "load", message: "\(libraryName) lacks \(missing.joined(separator: ", ")) (a stale build?)"))
+        let lastError: gv_last_error_fn? = sym("gv_last_error")
+        let version: gv_version_fn? = sym("gv_version")
+        let setNumThreads: gv_set_num_threads_fn? = sym("gv_set_num_threads")
+        let free: gv_free_fn? = sym("gv_free")
+        let bufferFree: gv_buffer_free_fn? = sym("gv_buffer_free")
+        let bufferData: gv_buffer_data_fn? = sym("gv_buffer_data")
+        let imread: gv_imread_fn? = sym("gv_imread")
+        let imdecode: gv_imdecode_fn? = sym("gv_imdecode")
+        let imencode: gv_imencode_fn? = sym("gv_imencode")
+        let fromData: gv_from_data_fn? = sym("gv_from_data")
+        let info: gv_info_fn? = sym("gv_info")
+        let read: gv_read_fn? = sym("gv_read")
+        let clone: gv_clone_fn? = sym("gv_clone")
+        let resize: gv_resize_fn? = sym("gv_resize")
+        let cvtColor: gv_cvt_color_fn? = sym("gv_cvt_color")
+        let flip: gv_flip_fn? = sym("gv_flip")
+        let rectangle: gv_rectangle_fn? = sym("gv_rectangle")
+        let putText: gv_put_text_fn? = sym("gv_put_text")
+        let textSize: gv_text_size_fn? = sym("gv_text_size")
+        guard let lastError, let version, let setNumThreads, let free, let bufferFree, let bufferData, let imread,
+              let imdecode, let imencode, let fromData, let info, let read, let clone, let resize, let cvtColor,
+              let flip, let rectangle, let putText, let textSize
+        else {
+            let names = missing.joined(separator: ", ")
+            return .failure(ImageError(op: "load", message: "\(libraryName) lacks \(names) (a stale build?)"))
         }
-        return .success(lib)
+        return .success(VisionLibrary(
+            lastError: lastError, version: version, setNumThreads: setNumThreads, free: free, bufferFree: bufferFree,
+            bufferData: bufferData, imread: imread, imdecode: imdecode, imencode: imencode, fromData: fromData,
+            info: info, read: read, clone: clone, resize: resize, cvtColor: cvtColor, flip: flip, rectangle: rectangle,
+            putText: putText, textSize: textSize))
     }
 
     /// The message of the last failed call on this thread.

@@ -92,7 +92,7 @@ extension Tensor {
     // MARK: conversion and copies
 
     public func to(_ dtype: DType) throws(TorchError) -> Tensor {
-        let dev = device
+        let dev = try device
         return try make("to") { gt_to(handle, dtype.rawValue, dev.typeCode, dev.indexCode, $0) }
     }
 

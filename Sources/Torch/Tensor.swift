@@ -5,8 +5,10 @@ import CGHMTorch
 public final class Tensor: CustomStringConvertible {
     public let handle: gt_tensor
 
-    /// Takes ownership of a handle returned by the shim.
-    public init(owning handle: gt_tensor) {
+    /// Takes ownership of a handle returned by the shim (+1): the handle is freed when this object goes. Internal on
+    /// purpose: a caller outside this module could hand in a handle it does not own, or wrap one handle twice, and
+    /// get a double free.
+    init(owning handle: gt_tensor) {
         self.handle = handle
     }
 
@@ -40,8 +42,15 @@ public final class Tensor: CustomStringConvertible {
         return Int(v)
     }
 
-    public func size(_ dim: Int) -> Int {
+    /// The size of dimension `dim`; a negative `dim` counts from the end (`-1` is the last). A dimension outside
+    /// `-rank ..< rank` is an error, as in PyTorch (a 0-dimensional tensor has no dimensions).
+    public func size(_ dim: Int) throws(TorchError) -> Int {
         let s = shape
+        guard dim >= -s.count, dim < s.count else {
+            throw TorchError(op: "size", message: s.isEmpty
+                ? "Dimension specified as \(dim) but tensor has no dimensions"
+                : "Dimension out of range (expected to be in range of [\(-s.count), \(s.count - 1)], but got \(dim))")
+        }
         return s[dim < 0 ? dim + s.count : dim]
     }
 
@@ -51,17 +60,30 @@ public final class Tensor: CustomStringConvertible {
         return Int(v)
     }
 
+    /// The element type. A dtype `DType` does not model (complex, quantized, …) is an error that names it.
     public var dtype: DType {
-        var v: Int32 = 0
-        gt_dtype(handle, &v)
-        return DType(rawValue: v) ?? .float32
+        get throws(TorchError) {
+            var v: Int32 = 0
+            try check("dtype", gt_dtype(handle, &v))
+            guard let d = DType(rawValue: v) else {
+                throw TorchError(op: "dtype", message: "unsupported dtype code \(v)")
+            }
+            return d
+        }
     }
 
+    /// Where the tensor lives. A device other than CPU or CUDA (meta, …) is an error that names it.
     public var device: Device {
-        var type: Int32 = 0
-        var index: Int32 = 0
-        gt_device(handle, &type, &index)
-        return type == 0 ? .cpu : .cuda(Int(Swift.max(index, 0)))
+        get throws(TorchError) {
+            var type: Int32 = 0
+            var index: Int32 = 0
+            try check("device", gt_device(handle, &type, &index))
+            switch type {
+            case 0: return .cpu
+            case 1: return .cuda(Int(Swift.max(index, 0)))
+            default: throw TorchError(op: "device", message: "unsupported device type code \(type)")
+            }
+        }
     }
 
     public var isContiguous: Bool {
@@ -78,7 +100,10 @@ public final class Tensor: CustomStringConvertible {
     }
 
     public var description: String {
-        "Tensor(shape: \(shape), dtype: \(dtype), device: \(device))"
+        let dtype: String, device: String
+        do { dtype = "\(try self.dtype)" } catch { dtype = "<\(error.message)>" }
+        do { device = "\(try self.device)" } catch { device = "<\(error.message)>" }
+        return "Tensor(shape: \(shape), dtype: \(dtype), device: \(device))"
     }
 
     // MARK: creation from Swift data
@@ -146,11 +171,12 @@ public final class Tensor: CustomStringConvertible {
 
     /// Calls `body` with the raw bytes of a contiguous CPU tensor (no copy). The pointer is valid only inside `body`.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard device == .cpu, isContiguous else {
+        guard try device == .cpu, isContiguous else {
             throw TorchError(op: "withUnsafeBytes", message: "needs a contiguous CPU tensor")
         }
         var p: UnsafeRawPointer?
         try check("withUnsafeBytes", gt_data_ptr(handle, &p))
-        return try withExtendedLifetime(self) { try body(UnsafeRawBufferPointer(start: p, count: numel * dtype.byteSize)) }
+        let count = try numel * dtype.byteSize
+        return try withExtendedLifetime(self) { try body(UnsafeRawBufferPointer(start: p, count: count)) }
     }
 }

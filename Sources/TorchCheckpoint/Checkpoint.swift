@@ -155,9 +155,13 @@ public struct StateDict {
     public var ordered: [(key: String, tensor: Tensor)] { keys.map { ($0, tensors[$0]!) } }
     /// Total number of elements over all tensors.
     public var elementCount: Int { keys.reduce(0) { saturatingAdd($0, tensors[$1]!.numel) } }
-    /// Shape and dtype per key (the input of `compareKeys`).
+    /// Shape and dtype per key (the input of `compareKeys`); a tensor of a dtype `DType` does not model is an error.
     public var signatures: [String: (shape: [Int], dtype: DType)] {
-        tensors.mapValues { ($0.shape, $0.dtype) }
+        get throws(TorchError) {
+            var out: [String: (shape: [Int], dtype: DType)] = [:]
+            for (key, t) in tensors { out[key] = (t.shape, try t.dtype) }
+            return out
+        }
     }
 
     /// As a value tree (an OrderedDict of tensors), e.g. for `CheckpointWriter`.

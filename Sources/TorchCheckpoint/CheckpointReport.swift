@@ -44,8 +44,10 @@ public enum CheckpointReport {
     }
 
     /// One line per state-dict key: `key<TAB>shape<TAB>dtype` (the format `--against-keys` reads).
-    public static func keysTSV(_ sd: StateDict) -> String {
-        sd.ordered.map { "\($0.key)\t\(shapeText($0.tensor.shape))\t\($0.tensor.dtype)" }.joined(separator: "\n")
+    public static func keysTSV(_ sd: StateDict) throws(TorchError) -> String {
+        var lines: [String] = []
+        for (key, t) in sd.ordered { lines.append("\(key)\t\(shapeText(t.shape))\t\(try t.dtype)") }
+        return lines.joined(separator: "\n")
     }
 
     static func metaText(_ v: CheckpointValue) -> String {
@@ -63,8 +65,12 @@ public enum CheckpointReport {
     }
 
     static func dtypeText(_ tensors: [Tensor]) -> String {
-        var counts: [DType: (n: Int, e: Int)] = [:]
-        for t in tensors { counts[t.dtype, default: (0, 0)].n += 1; counts[t.dtype, default: (0, 0)].e = saturatingAdd(counts[t.dtype, default: (0, 0)].e, t.numel) }
+        var counts: [String: (n: Int, e: Int)] = [:]
+        for t in tensors {
+            let d = dtypeLabel(t)
+            counts[d, default: (0, 0)].n += 1
+            counts[d, default: (0, 0)].e = saturatingAdd(counts[d, default: (0, 0)].e, t.numel)
+        }
         if counts.isEmpty { return "none" }
         return counts.sorted { $0.value.e > $1.value.e }
             .map { "\($0.key): \($0.value.n) tensors, \(grouped($0.value.e)) elements" }.joined(separator: "; ")

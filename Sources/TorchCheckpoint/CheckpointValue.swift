@@ -94,7 +94,7 @@ public indirect enum CheckpointValue: CustomStringConvertible {
             let shown = d.entries.prefix(maxItems).map { "\($0.key.summary(maxItems: 2, maxString: 24)): \($0.value.summary(maxItems: 2, maxString: 24))" }
             let more = d.count > maxItems ? ", … (\(d.count) keys)" : ""
             return "{" + shown.joined(separator: ", ") + more + "}"
-        case .tensor(let t): return "Tensor(\(t.dtype), \(shapeText(t.shape)))"
+        case .tensor(let t): return "Tensor(\(dtypeLabel(t)), \(shapeText(t.shape)))"
         case .device(let s): return "device('\(s)')"
         }
     }
@@ -132,6 +132,11 @@ func joinKey(_ prefix: String, _ key: String) -> String { prefix.isEmpty ? key :
 func hex2(_ b: UInt8) -> String {
     let d = Array("0123456789abcdef")
     return String([d[Int(b >> 4)], d[Int(b & 15)]])
+}
+
+/// A tensor's dtype for human-readable summaries: its name, or the error when `DType` does not model it.
+func dtypeLabel(_ t: Tensor) -> String {
+    do { return "\(try t.dtype)" } catch { return "<\(error.message)>" }
 }
 
 /// "64x3x7x7", or "scalar" for a 0-dimensional shape (the format of the key TSV files).

@@ -160,6 +160,7 @@ struct PickleWriter {
 struct StoragePlan {
     struct Group {
         var representative: Tensor
+        let dtype: DType
         var extent: Int
         let key: String
     }
@@ -169,42 +170,44 @@ struct StoragePlan {
 
     init(_ root: CheckpointValue) throws(CheckpointError) {
         var seen = Set<ObjectIdentifier>()
-        var pending: [(id: ObjectIdentifier, tensor: Tensor, group: Int, key: String)] = []
+        var pending: [(id: ObjectIdentifier, tensor: Tensor, dtype: DType, group: Int, key: String)] = []
         for (key, original) in root.tensors() where seen.insert(ObjectIdentifier(original)).inserted {
             var t = original
+            let dtype: DType
+            do { dtype = try t.dtype } catch { throw CheckpointError(.invalidArgument, error.message, key: key) }
             do {
-                if t.device != .cpu { t = try t.to(.cpu) }
+                if try t.device != .cpu { t = try t.to(.cpu) }
             } catch {
                 throw CheckpointError(.invalidArgument, "cannot copy the tensor to the CPU: \(error.message)", key: key)
             }
-            let g = try group(for: t, key: key)
-            pending.append((ObjectIdentifier(original), t, g, key))
+            let g = try group(for: t, dtype: dtype, key: key)
+            pending.append((ObjectIdentifier(original), t, dtype, g, key))
         }
         for p in pending {
             let g = groups[p.group]
             let t = p.tensor
             let empty = t.numel == 0
-            refs[p.id] = PickleWriter.TensorRef(key: g.key, dtype: t.dtype, storageNumel: g.extent,
+            refs[p.id] = PickleWriter.TensorRef(key: g.key, dtype: p.dtype, storageNumel: g.extent,
                                                 offset: empty ? 0 : t.storageOffset, shape: t.shape, strides: t.strides)
         }
     }
 
-    private mutating func group(for t: Tensor, key: String) throws(CheckpointError) -> Int {
-        guard PyGlobal.storageTypes.values.contains(t.dtype) else {
-            throw CheckpointError(.invalidArgument, "dtype \(t.dtype) cannot be saved", key: key)
+    private mutating func group(for t: Tensor, dtype: DType, key: String) throws(CheckpointError) -> Int {
+        guard PyGlobal.storageTypes.values.contains(dtype) else {
+            throw CheckpointError(.invalidArgument, "dtype \(dtype) cannot be saved", key: key)
         }
         if t.numel == 0 {
-            groups.append(Group(representative: t, extent: 0, key: String(groups.count)))
+            groups.append(Group(representative: t, dtype: dtype, extent: 0, key: String(groups.count)))
             return groups.count - 1
         }
         var extent = t.storageOffset + 1
         for (n, s) in zip(t.shape, t.strides) { extent += (n - 1) * s }
-        for i in groups.indices where groups[i].extent > 0 && groups[i].representative.dtype == t.dtype
+        for i in groups.indices where groups[i].extent > 0 && groups[i].dtype == dtype
             && groups[i].representative.sharesStorage(with: t) {
             groups[i].extent = Swift.max(groups[i].extent, extent)
             return i
         }
-        groups.append(Group(representative: t, extent: extent, key: String(groups.count)))
+        groups.append(Group(representative: t, dtype: dtype, extent: extent, key: String(groups.count)))
         return groups.count - 1
     }
 

@@ -115,12 +115,14 @@ public enum Safetensors {
             guard key != "__metadata__", seen.insert(key).inserted else {
                 throw CheckpointError(.invalidArgument, "duplicate or reserved key", key: key)
             }
-            guard let name = names[t.dtype] else { throw CheckpointError(.invalidArgument, "unsupported dtype \(t.dtype)", key: key) }
+            let dtype: DType
+            do { dtype = try t.dtype } catch { throw CheckpointError(.invalidArgument, error.message, key: key) }
+            guard let name = names[dtype] else { throw CheckpointError(.invalidArgument, "unsupported dtype \(dtype)", key: key) }
             let c: Tensor
             do { c = try (t.device == .cpu ? t : t.to(.cpu)).contiguous() } catch {
                 throw CheckpointError(.invalidArgument, "cannot make the tensor contiguous: \(error.message)", key: key)
             }
-            let nbytes = c.numel * c.dtype.byteSize
+            let nbytes = c.numel * dtype.byteSize
             parts.append("\(JSONText.quote(key)):{\"dtype\":\"\(name)\",\"shape\":[\(c.shape.map(String.init).joined(separator: ","))],"
                          + "\"data_offsets\":[\(offset),\(offset + nbytes)]}")
             offset += nbytes

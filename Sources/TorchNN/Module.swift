@@ -115,7 +115,7 @@ open class Module {
     /// Moves every parameter and buffer to `device` in place (the slots keep their identity).
     public func to(_ device: Device) throws(TorchError) {
         for (_, slot) in namedModules().flatMap({ $0.1.reflect().tensors }) {
-            guard let t = slot.tensor, t.device != device else { continue }
+            guard let t = slot.tensor, try t.device != device else { continue }
             let moved = try t.to(device)
             if slot.kind == .parameter, t.requiresGrad { try moved.requiresGrad_(true) }
             try slot.replace(with: moved)

@@ -63,7 +63,7 @@ struct InspectCommand: ParsableCommand {
             print(keys ? summary.split(separator: "\n").map { "# " + $0 }.joined(separator: "\n") : summary)
             if keys || againstKeys != nil || against != nil {
                 let sd = try ckpt.stateDict(at: stateDictKey)
-                if keys { print(CheckpointReport.keysTSV(sd)) }
+                if keys { print(try CheckpointReport.keysTSV(sd)) }
                 if let againstKeys { try compare(sd, againstKeys) }
                 if let against { try compare(sd, config: against) }
             }
@@ -80,10 +80,11 @@ struct InspectCommand: ParsableCommand {
     private func compare(_ sd: StateDict, config: String) throws {
         let model = try RetinaNet(try DetectorConfig.load(path: config))
         let optional = model.optionalKeys
-        let expected = model.stateDict()
-            .filter { !optional.contains($0.key) || sd.tensors[$0.key] != nil }
-            .map { KeyExpectation(key: $0.key, shape: $0.tensor.shape, dtype: $0.tensor.dtype) }
-        let result = compareKeys(sd.signatures, expected: expected)
+        var expected: [KeyExpectation] = []
+        for (key, t) in model.stateDict() where !optional.contains(key) || sd.tensors[key] != nil {
+            expected.append(KeyExpectation(key: key, shape: t.shape, dtype: try t.dtype))
+        }
+        let result = compareKeys(try sd.signatures, expected: expected)
         print(result)
         let absent = optional.filter { sd.tensors[$0] == nil }.sorted()
         if !absent.isEmpty { print("optional keys absent (tolerated, as in mmdet): \(absent.joined(separator: ", "))") }
@@ -95,7 +96,7 @@ struct InspectCommand: ParsableCommand {
             throw CheckpointError(.io, "cannot read the key list", file: tsv)
         }
         let expected = try KeyExpectation.parseTSV(text, source: tsv)
-        let result = compareKeys(sd.signatures, expected: expected)
+        let result = compareKeys(try sd.signatures, expected: expected)
         print(result)
         if !result.isMatch { throw ExitCode(1) }
     }

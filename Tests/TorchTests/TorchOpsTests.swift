@@ -56,8 +56,8 @@ final class TorchOpsTests: XCTestCase {
     func testArraysAndDTypes() throws {
         let f = try Tensor([1.5, -2.25, 3, 4, 5, 6] as [Float], shape: [2, 3])
         XCTAssertEqual(f.shape, [2, 3])
-        XCTAssertEqual(f.dtype, .float32)
-        XCTAssertEqual(f.device, .cpu)
+        XCTAssertEqual(try f.dtype, .float32)
+        XCTAssertEqual(try f.device, .cpu)
         XCTAssertEqual(try f.floats(), [1.5, -2.25, 3, 4, 5, 6])
         XCTAssertEqual(try f.to(.int64).int64s(), [1, -2, 3, 4, 5, 6])
         XCTAssertEqual(try f.to(.float64).doubles(), [1.5, -2.25, 3, 4, 5, 6])
