@@ -5,7 +5,7 @@
 #
 #   tools/fuzz_checkpoint.sh [ITERATIONS=100000] [SEED=1]
 #
-# It runs TorchCheckpointTests.FuzzTests (the normal suite runs the same test with 10,000 inputs). The input being
+# It runs GHMToolsTests.FuzzTests (the normal suite runs the same test with 10,000 inputs). The input being
 # tried is always on disk; after a crash it is kept as .build/fuzz-crash-SEED.bin, and the same SEED reproduces the
 # run. SWIFT_BUILD_FLAGS is passed to swift (e.g. --scratch-path DIR).
 set -euo pipefail
@@ -26,7 +26,7 @@ echo "[fuzz] $iterations mutated checkpoints, seed $seed (log: $log)"
 set +e
 # shellcheck disable=SC2086
 GHM_FUZZ_ITERATIONS=$iterations GHM_FUZZ_SEED=$seed GHM_FUZZ_CRASH_FILE=$PWD/$current \
-  swift test ${SWIFT_BUILD_FLAGS:-} --skip-build --filter 'TorchCheckpointTests.FuzzTests' >>"$log" 2>&1
+  swift test ${SWIFT_BUILD_FLAGS:-} --skip-build --filter 'GHMToolsTests.FuzzTests' >>"$log" 2>&1
 status=$?
 set -e
 grep -E '^fuzz' "$log" || true
