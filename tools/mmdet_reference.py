@@ -213,7 +213,8 @@ def import_mmdet():
     import warnings
     for cat in (UserWarning, DeprecationWarning, ImportWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=cat)  # mmcv/mmdet deprecation chatter
-    sys.path.insert(0, SHIM_DIR)
+    if SHIM_DIR not in sys.path:
+        sys.path.insert(0, SHIM_DIR)
     try:
         import ghm_mmdet_shims
         ghm_mmdet_shims.install()
@@ -221,9 +222,10 @@ def import_mmdet():
     except ImportError as e:
         raise RefError(f"cannot import mmdet ({e}); run this script with .venv-mmdet/bin/python "
                        "(create it with: bash tools/mmdet_env.sh)")
+    import mmcv
     import mmdet as m
-    if m.__version__ != "2.16.0":
-        raise RefError(f"mmdet {m.__version__} found, 2.16.0 required")
+    if m.__version__ != "2.16.0" or mmcv.__version__ != "1.4.0":
+        raise RefError(f"mmdet {m.__version__} / mmcv {mmcv.__version__} found; 2.16.0 / 1.4.0 required")
     from mmcv.utils import get_logger
     get_logger("mmcv", log_level=logging.WARNING)  # silence init_weights' per-parameter INFO log
 
@@ -248,7 +250,8 @@ def load_config(img_scale):
 
 
 class _Capture:
-    """Pipeline step that records the resized uint8 BGR image (inserted before Normalize)."""
+    """Pipeline step that records the uint8 BGR image where it is inserted (before Normalize: resized; after
+    LoadImageFromFile: decoded)."""
 
     def __init__(self):
         self.images = []

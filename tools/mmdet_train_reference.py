@@ -47,6 +47,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIM_DIR = os.path.join(REPO_ROOT, "tools", "mmdet_shims")
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
+from mmdet_reference import RefError, _Capture as _ImageCapture, import_mmdet  # noqa: E402  (shared with the inference reference)
 FORMAT = "ghm-mmdet-train-reference v1"
 _STDOUT = sys.stdout   # JSON results go here; everything mmdet/pycocotools prints is redirected to stderr
 
@@ -59,8 +62,6 @@ DEF_SAMPLES_PER_GPU = 2
 DEF_FLIP_RATIO = 0.5
 
 
-class RefError(RuntimeError):
-    pass
 
 
 def log(msg):
@@ -70,28 +71,6 @@ def log(msg):
 # ----------------------------------------------------------------------------------------------------------
 # environment
 # ----------------------------------------------------------------------------------------------------------
-def import_mmdet():
-    import logging
-    import warnings
-    for cat in (UserWarning, DeprecationWarning, ImportWarning, FutureWarning):
-        warnings.filterwarnings("ignore", category=cat)
-    if SHIM_DIR not in sys.path:
-        sys.path.insert(0, SHIM_DIR)
-    try:
-        import ghm_mmdet_shims
-        ghm_mmdet_shims.install()
-        import mmdet  # noqa: F401
-    except ImportError as e:
-        raise RefError(f"cannot import mmdet ({e}); run this script with .venv-mmdet/bin/python "
-                       "(create it with: bash tools/mmdet_env.sh)")
-    import mmcv
-    import mmdet as m
-    if m.__version__ != "2.16.0" or mmcv.__version__ != "1.4.0":
-        raise RefError(f"mmdet {m.__version__} / mmcv {mmcv.__version__} found; 2.16.0 / 1.4.0 required")
-    from mmcv.utils import get_logger
-    get_logger("mmcv", log_level=logging.WARNING)
-
-
 def mmdet_dir():
     import mmdet
     return os.path.dirname(mmdet.__file__)
@@ -1020,17 +999,6 @@ class _PipeCapture:
         return results
 
 
-class _LoadCapture:
-    """Pipeline step inserted after LoadImageFromFile: records the decoded uint8 BGR image."""
-
-    def __init__(self):
-        self.items = []
-
-    def __call__(self, results):
-        self.items.append(results["img"].copy())
-        return results
-
-
 def cmd_pipeline(a):
     import_mmdet()
     import numpy as np
@@ -1051,7 +1019,7 @@ def cmd_pipeline(a):
             raise RefError(f"--index {i} out of range 0..{len(ds) - 1} (indices after _filter_imgs)")
     tr = ds.pipeline.transforms
     names = [type(t).__name__ for t in tr]
-    cap, load_cap = _PipeCapture(), _LoadCapture()
+    cap, load_cap = _PipeCapture(), _ImageCapture()
     tr.insert(names.index("Normalize"), cap)
     tr.insert(names.index("LoadImageFromFile") + 1, load_cap)
     tensors, metas, datas = {}, [], []
@@ -1072,7 +1040,7 @@ def cmd_pipeline(a):
         tensors[f"gt_bboxes_ignore{sfx}"] = torch.from_numpy(
             np.ascontiguousarray(ign if ign is not None else np.zeros((0, 4), np.float32))).float()
         tensors[f"resized_uint8_bgr{sfx}"] = torch.from_numpy(np.ascontiguousarray(cap.items[k]["img"]))
-        tensors[f"decoded_uint8_bgr{sfx}"] = torch.from_numpy(np.ascontiguousarray(load_cap.items[k]))
+        tensors[f"decoded_uint8_bgr{sfx}"] = torch.from_numpy(np.ascontiguousarray(load_cap.images[k]))
         m = data["img_metas"].data
         metas.append({"index": idx, "img_id": int(ds.data_infos[idx]["id"]), "suffix": sfx,
                       **{key: jsonable(v) for key, v in m.items()},
