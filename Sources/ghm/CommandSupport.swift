@@ -7,12 +7,6 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data(("error: " + message + "\n").utf8))
 }
 
-/// An error whose message is shown as it is.
-struct RuntimeError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// For commands that run the model: the caching CPU allocator, which keeps freed large blocks for the next image
 /// or iteration (GHM_CPU_ALLOCATOR=default turns it off; GHM_CPU_CACHE_MB sets its limit, default a quarter of
 /// the memory, at most 4 GiB). Numbers are unaffected; commands that only read files keep libtorch's allocator.

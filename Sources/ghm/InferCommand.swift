@@ -1,6 +1,7 @@
 import ArgumentParser
 import Detection
 import Foundation
+import GHMTools
 import Inference
 import Support
 
@@ -77,7 +78,7 @@ struct InferCommand: ParsableCommand {
             let (files, problems) = InferenceInputs.collect(inputs, recursive: recursive)
             guard !files.isEmpty else {
                 for p in problems { printError(p.description) }
-                throw RuntimeError("no image files in the inputs (\(inputs.joined(separator: " ")))"
+                throw ToolError("no image files in the inputs (\(inputs.joined(separator: " ")))"
                                    + (recursive ? "" : "; folders are scanned without subfolders unless --recursive"))
             }
             try InferenceRun.prepareOutputDirectory(out)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Detection
 import Foundation
+import GHMTools
 import Support
 import Imaging
 import Torch
@@ -72,10 +73,10 @@ struct ModelOptions: ParsableArguments {
         }
         let dev = Device(device)!
         if dev.isCUDA && !Torch.cudaAvailable {
-            throw RuntimeError("--device \(device): CUDA is not available in this libtorch (\(Torch.version)); see README, 'Using another libtorch'")
+            throw ToolError("--device \(device): CUDA is not available in this libtorch (\(Torch.version)); see README, 'Using another libtorch'")
         }
         guard FileManager.default.fileExists(atPath: checkpoint) else {
-            throw RuntimeError("\(checkpoint): no such checkpoint file")
+            throw ToolError("\(checkpoint): no such checkpoint file")
         }
         return try Detector(config: loadConfig(), checkpoint: checkpoint, device: dev)
     }
