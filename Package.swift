@@ -40,13 +40,17 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Inference", dependencies: ["Detection", "COCO", "Imaging", "Torch", "Support"]),
+        .target(name: "Training", dependencies: [
+            "Detection", "COCO", "Inference", "Imaging", "Torch", "TorchNN", "TorchCheckpoint", "Support",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         // Tools, not libraries: parity runner, benchmarks, fuzzer, the Python reference launchers.
         .target(name: "GHMTools", dependencies: [
             "Support", "Torch", "TorchNN", "TorchCheckpoint", "GHMLosses", "Imaging", "COCO", "Detection", "Inference",
         ]),
         .executableTarget(name: "ghm", dependencies: [
             "Support", "Torch", "TorchNN", "TorchCheckpoint", "Imaging", "COCO", "GHMLosses", "Detection", "Inference",
-            "GHMTools",
+            "Training", "GHMTools",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", dependencies: ["Torch", "Support"], path: "Tests/TestSupport"),
@@ -60,6 +64,7 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Detection", "COCO", "TestSupport"]),
         .testTarget(name: "GHMToolsTests", dependencies: ["GHMTools", "Detection", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Detection", "TorchCheckpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

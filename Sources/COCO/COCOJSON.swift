@@ -7,7 +7,7 @@ public enum COCOJSON {
     // MARK: - Reading
 
     /// Reads a whole file, with a clear error for a missing file, a directory or an unreadable file.
-    static func readFile(_ path: String) throws -> Data {
+    public static func readFile(_ path: String) throws -> Data {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw COCOError(file: path, "file not found")
@@ -24,7 +24,7 @@ public enum COCOJSON {
 
     /// Decodes `T` from `data`, turning every DecodingError into a COCOError that names the file
     /// and the JSON path of the item (`root` is prefixed to the path, e.g. "results").
-    static func decode<T: Decodable>(_ type: T.Type, from data: Data, file: String, root: String = "") throws -> T {
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data, file: String, root: String = "") throws -> T {
         if data.isEmpty || data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             throw COCOError(file: file, "file is empty, expected JSON")
         }

@@ -18,7 +18,7 @@ public struct DetectorConfig: Decodable {
     public var optimizerConfig = OptimizerHookConfig()
     public var lrConfig = LRConfig()
     public var runner = RunnerConfig()
-    public var checkpointConfig = IntervalConfig()
+    public var checkpointConfig = CheckpointConfig()
     public var logConfig = LogConfig()
     public var customHooks: [TypedDict] = []
     public var distParams: [String: String] = ["backend": "nccl"]
@@ -26,6 +26,10 @@ public struct DetectorConfig: Decodable {
     public var loadFrom: String?
     public var resumeFrom: String?
     public var workflow: [[WorkflowItem]] = []
+    /// `tools/train.py` records these in the dumped config.
+    public var seed: Int?
+    public var workDir: String?
+    public var gpuIds: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case model, data, evaluation, optimizer, runner, workflow
@@ -34,6 +38,7 @@ public struct DetectorConfig: Decodable {
         case lrConfig = "lr_config", checkpointConfig = "checkpoint_config", logConfig = "log_config"
         case customHooks = "custom_hooks", distParams = "dist_params", logLevel = "log_level"
         case loadFrom = "load_from", resumeFrom = "resume_from"
+        case seed, workDir = "work_dir", gpuIds = "gpu_ids"
     }
 
     public init() {}
@@ -60,6 +65,9 @@ public struct DetectorConfig: Decodable {
         try c.readOptional(&loadFrom, .loadFrom)
         try c.readOptional(&resumeFrom, .resumeFrom)
         try c.read(&workflow, .workflow)
+        try c.readOptional(&seed, .seed)
+        try c.readOptional(&workDir, .workDir)
+        try c.readOptional(&gpuIds, .gpuIds)
     }
 
     /// Reads a config file, applying `key.path=value` overrides first.
@@ -71,6 +79,16 @@ public struct DetectorConfig: Decodable {
             throw ConfigError(path: "", message: "cannot read the config file (\(error.localizedDescription))", file: path)
         }
         return try parse(text, overrides: overrides, file: path)
+    }
+
+    /// The YAML text of a config file with `key.path=value` overrides applied (what `ghm train` saves in the work
+    /// folder), and the decoded config.
+    public static func resolved(path: String, overrides: [String] = []) throws -> (config: DetectorConfig, yaml: String) {
+        let config = try load(path: path, overrides: overrides)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        guard var node = try Yams.compose(yaml: text) else { throw ConfigError(path: "", message: "the config is empty", file: path) }
+        try applyOverrides(&node, overrides)
+        return (config, try Yams.serialize(node: node))
     }
 
     public static func parse(_ yaml: String, overrides: [String] = [], file: String? = nil) throws -> DetectorConfig {
@@ -672,9 +690,13 @@ public struct LRConfig: Decodable {
     public var warmupIters = 500
     public var warmupRatio = 0.001
     public var step = [8, 11]
+    /// `step` given as a single int: decay every `step` epochs (iterations), mmcv's int form.
+    public var stepIsPeriod = false
     public var gamma = 0.1
+    /// Steps counted in epochs (mmcv's default) or in iterations.
+    public var byEpoch = true
     enum CodingKeys: String, CodingKey {
-        case policy, warmup, step, gamma, warmupIters = "warmup_iters", warmupRatio = "warmup_ratio"
+        case policy, warmup, step, gamma, warmupIters = "warmup_iters", warmupRatio = "warmup_ratio", byEpoch = "by_epoch"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -689,8 +711,20 @@ public struct LRConfig: Decodable {
         }
         try c.read(&warmupIters, .warmupIters)
         try c.read(&warmupRatio, .warmupRatio)
-        if let single = try? c.decodeIfPresent(Int.self, forKey: .step) { step = [single] } else { try c.read(&step, .step) }
+        if let single = try? c.decodeIfPresent(Int.self, forKey: .step) {
+            step = [single]
+            stepIsPeriod = true
+            guard single > 0 else {
+                throw ConfigError(path: dotted(decoder.codingPath + [CodingKeys.step]), message: "must be positive")
+            }
+        } else {
+            try c.read(&step, .step)
+        }
         try c.read(&gamma, .gamma)
+        try c.read(&byEpoch, .byEpoch)
+        guard warmup == nil || warmupIters > 0 else {
+            throw ConfigError(path: dotted(decoder.codingPath + [CodingKeys.warmupIters]), message: "must be positive with a warmup")
+        }
     }
 }
 
@@ -705,13 +739,18 @@ public struct RunnerConfig: Decodable {
     }
 }
 
-public struct IntervalConfig: Decodable {
+public struct CheckpointConfig: Decodable {
     public var interval = 1
-    enum CodingKeys: String, CodingKey { case interval }
+    public var maxKeepCkpts = -1
+    enum CodingKeys: String, CodingKey { case interval, maxKeepCkpts = "max_keep_ckpts", byEpoch = "by_epoch" }
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.read(&interval, .interval)
+        try c.read(&maxKeepCkpts, .maxKeepCkpts)
+        if let b = try c.decodeIfPresent(Bool.self, forKey: .byEpoch), !b {
+            throw ConfigError(path: dotted(decoder.codingPath + [CodingKeys.byEpoch]), message: "only epoch-based checkpoints are supported")
+        }
     }
 }
 

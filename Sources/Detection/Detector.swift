@@ -35,6 +35,17 @@ public final class Detector {
         classNames = Detector.classNames(meta: meta, config: config, count: n)
     }
 
+    /// A detector around a model that is already built (e.g. the one being trained): its config's test transform,
+    /// the given class names, the model's device. The model's mode is left to the caller.
+    public init(model: RetinaNet, classNames: [String]) throws {
+        self.model = model
+        config = model.config
+        meta = nil
+        device = try model.device
+        transform = try model.config.testTransform()
+        self.classNames = classNames
+    }
+
     static func classNames(meta: CheckpointDict?, config: DetectorConfig, count: Int) -> [String] {
         for key in ["CLASSES", "classes"] {
             if let items = meta?[key]?.items {

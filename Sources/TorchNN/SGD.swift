@@ -57,7 +57,9 @@ public final class SGD {
 }
 
 /// `torch.nn.utils.clip_grad_norm_(params, maxNorm, norm_type=2)`: the total norm is the 2-norm of the per-gradient
-/// 2-norms; every gradient is scaled by `min(maxNorm / (total + 1e-6), 1)`. Returns the total norm (before clipping).
+/// 2-norms; every gradient is scaled by `min(maxNorm / (total + 1e-6), 1)`, where the division is PyTorch's
+/// `float / Tensor` — `Tensor.__rtruediv__`, i.e. `reciprocal(total + 1e-6) * maxNorm`, which can differ from a true
+/// division in the last bit. Returns the total norm (before clipping).
 @discardableResult
 public func clipGradNorm(_ params: [Tensor], maxNorm: Double) throws(TorchError) -> Double {
     let grads = params.compactMap(\.grad)
@@ -66,7 +68,7 @@ public func clipGradNorm(_ params: [Tensor], maxNorm: Double) throws(TorchError)
         var norms: [Tensor] = []
         for g in grads { norms.append(try g.vectorNorm(ord: 2)) }
         let total = try Tensor.stack(norms).vectorNorm(ord: 2)
-        let coef = try (maxNorm / (total + 1e-6)).clamp(max: 1.0)
+        let coef = try ((total + 1e-6).reciprocal() * maxNorm).clamp(max: 1.0)
         for g in grads { try g.mul_(coef) }
         return try total.item()
     }
