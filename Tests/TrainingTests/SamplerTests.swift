@@ -11,22 +11,22 @@ final class SamplerTests: XCTestCase {
             r = np.random.RandomState(12345)
             out['words'] = [int(x) for x in r.randint(0, 2**32, size=1300, dtype=np.uint32)]
             r = np.random.RandomState(7)
-            out['samples'] = [float(r.random_sample()) for _ in range(5)]
+            out['samples'] = torch.tensor([r.random_sample() for _ in range(5)], dtype=torch.float64)
             a = np.arange(17); r.shuffle(a); out['shuffle'] = a.tolist()
             out['perm'] = r.permutation(9).tolist()
             out['randint'] = r.randint(0, 13, size=6).tolist()
-            out['after'] = float(r.random_sample())
+            out['after'] = torch.tensor([r.random_sample()], dtype=torch.float64)
             """)
         var rng = LegacyRandom(seed: 12345)
         XCTAssertEqual((0..<1300).map { _ in Int(rng.next32()) }, out["words"] as? [Int])
         rng = LegacyRandom(seed: 7)
-        XCTAssertEqual((0..<5).map { _ in rng.randomSample() }, out["samples"] as? [Double])
+        XCTAssertEqual((0..<5).map { _ in rng.randomSample() }, PyTensor(out["samples"])?.data, "exact doubles")
         var a = Array(0..<17)
         rng.shuffle(&a)
         XCTAssertEqual(a, out["shuffle"] as? [Int])
         XCTAssertEqual(rng.permutation(9), out["perm"] as? [Int])
         XCTAssertEqual(rng.randint(below: 13, count: 6), out["randint"] as? [Int])
-        XCTAssertEqual(rng.randomSample(), out["after"] as? Double)
+        XCTAssertEqual([rng.randomSample()], PyTensor(out["after"])?.data)
     }
 
     /// mmdet's own GroupSampler and RandomFlip draw sequence, run with numpy for several seeds, sizes, group mixes
@@ -53,7 +53,7 @@ final class SamplerTests: XCTestCase {
             for c in json.loads('\(json)'):
                 np.random.seed(c['seed'])
                 s = GroupSampler(DS(c['flags']), c['spg'])
-                flip = RandomFlip(flip_ratio=c['ratio'])
+                flip = RandomFlip(flip_ratio=float(c['ratio']))
                 epochs = []
                 for e in range(2):
                     order = [int(i) for i in s]
