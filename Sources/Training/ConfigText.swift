@@ -3,8 +3,9 @@ import Yams
 
 /// The resolved config as mmcv's Python config text (`key = dict(...)` lines), which is what mmdet stores in
 /// `meta.config` of its checkpoints and logs; mmcv's `runner.resume` parses it with `Config.fromstring(…, '.py')`.
+/// This project's own key `implementation` (of GHMC / GHMR) is left out, so that mmdet can build the model from it.
 public enum ConfigText {
-    public static func python(fromYAML yaml: String) throws -> String {
+    public static func mmcvText(fromYAML yaml: String) throws -> String {
         guard let node = try Yams.compose(yaml: yaml), case .mapping(let m) = node else {
             throw TrainingError("the resolved config is not a mapping")
         }
@@ -16,10 +17,19 @@ public enum ConfigText {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The YAML with top-level `values` set (what `tools/train.py` adds to the dumped config: seed, work_dir).
+    public static func setting(_ values: [(String, String)], inYAML yaml: String) throws -> String {
+        guard let node = try Yams.compose(yaml: yaml), case .mapping(var m) = node else {
+            throw TrainingError("the resolved config is not a mapping")
+        }
+        for (k, v) in values { m[Node(k)] = try Yams.compose(yaml: v) ?? Node("null") }
+        return try Yams.serialize(node: .mapping(m))
+    }
+
     static func isIdentifier(_ s: String) -> Bool {
         guard let f = s.first, f == "_" || f.isLetter else { return false }
         let keywords: Set<String> = ["None", "True", "False", "and", "or", "not", "if", "else", "for", "in", "is",
-                                     "def", "class", "return", "import", "from", "as", "with", "lambda", "type"]
+                                     "def", "class", "return", "import", "from", "as", "with", "lambda", "while", "pass", "del", "global"]
         return s.allSatisfy { $0 == "_" || $0.isLetter || $0.isNumber } && !keywords.contains(s) && s.allSatisfy(\.isASCII)
     }
 
@@ -40,7 +50,8 @@ public enum ConfigText {
 
     static func literal(_ node: Node) -> String {
         switch node {
-        case .mapping(let m):
+        case .mapping(var m):
+            if m["type"]?.string == "GHMC" || m["type"]?.string == "GHMR" { m["implementation"] = nil }
             let keys = m.map { $0.key.string ?? "" }
             if keys.allSatisfy(isIdentifier) {
                 return "dict(" + m.map { "\($0.key.string!)=\(literal($0.value))" }.joined(separator: ", ") + ")"

@@ -169,7 +169,7 @@ public final class Trainer {
         var meta = CheckpointDict()
         meta["ghm_version"] = .string("0.1")
         meta["CLASSES"] = .tuple(dataset.classNames.map { .string($0) })
-        meta["config"] = .string(try ConfigText.python(fromYAML: options.configYAML))
+        meta["config"] = .string(try ConfigText.mmcvText(fromYAML: options.configYAML))
         meta["seed"] = .int(seed)
         meta["exp_name"] = .string(options.configName)
         meta["epoch"] = .int(epoch)
@@ -263,10 +263,11 @@ public final class Trainer {
         let log = try TrainLog(workDir: options.workDir, timestamp: timestamp, echo: options.echo)
         defer { log.close() }
         let yamlPath = (options.workDir as NSString).appendingPathComponent("\(options.configName).yml")
-        try Files.writeAtomically(Data(options.configYAML.utf8), to: yamlPath)
-        let pythonConfig = try ConfigText.python(fromYAML: options.configYAML)
+        let dumped = try ConfigText.setting([("seed", "\(seed)"), ("work_dir", JSONText.quote(options.workDir))], inYAML: options.configYAML)
+        try Files.writeAtomically(Data(dumped.utf8), to: yamlPath)
+        let mmcvConfig = try ConfigText.mmcvText(fromYAML: options.configYAML)
         log.json([("env_info", .string("ghm (Swift) on libtorch \(Torch.version), \(Torch.threads) thread(s), device \(options.device)")),
-                  ("config", .string(pythonConfig)), ("seed", .int(seed)), ("exp_name", .string(options.configName))])
+                  ("config", .string(mmcvConfig)), ("seed", .int(seed)), ("exp_name", .string(options.configName))])
         log.info("Config saved to \(yamlPath)")
         log.info("Set random seed to \(seed), deterministic: \(options.deterministic)")
         log.info("train: \(dataset.annFile): \(dataset.count) images kept of \(dataset.count + dataset.filtered.count), "

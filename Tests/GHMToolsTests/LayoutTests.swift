@@ -7,7 +7,7 @@ import XCTest
 final class LayoutTests: XCTestCase {
     static let layers: [String: Int] = [
         "Support": 0, "Torch": 0, "TorchNN": 1, "GHMLosses": 2, "TorchCheckpoint": 2, "Imaging": 2,
-        "Detection": 3, "COCO": 3, "Inference": 4, "GHMTools": 5, "ghm": 6,
+        "Detection": 3, "COCO": 3, "Inference": 4, "Training": 5, "GHMTools": 5, "ghm": 6,
     ]
 
     func testImportsPointDown() throws {
@@ -34,7 +34,7 @@ final class LayoutTests: XCTestCase {
     func testLibrariesHoldNoToolCode() throws {
         let sources = Repo.path("Sources")
         var problems: [String] = []
-        for (module, layer) in Self.layers where layer < 5 {
+        for module in Self.layers.keys where module != "GHMTools" && module != "ghm" {
             let dir = sources + "/" + module
             for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasSuffix(".swift") {
                 let text = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)

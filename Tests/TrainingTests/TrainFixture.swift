@@ -11,7 +11,7 @@ import XCTest
 enum TrainFixture {
     static let work = Repo.path(".build/train-work")
     static let config = Repo.path("configs/retinanet_ghm_r50_fpn_1x_coco.yml")
-    private static let lock = NSLock()
+    private static let lock = NSRecursiveLock()
     private static var cache: [String: Result<String, Error>] = [:]
 
     static func once(_ key: String, _ make: () throws -> String) throws -> String {
