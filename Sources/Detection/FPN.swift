@@ -24,18 +24,22 @@ public final class FPN: Module {
         }
         var laterals: [ConvModule] = [], outputs: [ConvModule] = []
         for i in cfg.startLevel..<cfg.inChannels.count {
-            laterals.append(ConvModule(try Conv2d(cfg.inChannels[i], cfg.outChannels, kernelSize: 1), relu: false))
-            outputs.append(ConvModule(try Conv2d(cfg.outChannels, cfg.outChannels, kernelSize: 3, padding: 1), relu: false))
+            laterals.append(try ConvModule(try Conv2d(cfg.inChannels[i], cfg.outChannels, kernelSize: 1), relu: false))
+            outputs.append(try ConvModule(try Conv2d(cfg.outChannels, cfg.outChannels, kernelSize: 3, padding: 1), relu: false))
         }
         if cfg.addExtraConvs != "none" {
             for i in 0..<(cfg.numOuts - used) {
                 let inCh = (i == 0 && cfg.addExtraConvs == "on_input") ? cfg.inChannels.last! : cfg.outChannels
-                outputs.append(ConvModule(try Conv2d(inCh, cfg.outChannels, kernelSize: 3, stride: 2, padding: 1), relu: false))
+                outputs.append(try ConvModule(try Conv2d(inCh, cfg.outChannels, kernelSize: 3, stride: 2, padding: 1), relu: false))
             }
         }
         lateralConvs = laterals
         fpnConvs = outputs
         super.init()
+    }
+
+    /// mmdet's `init_cfg`: Xavier-uniform on every conv (laterals, then outputs), bias 0.
+    func initWeights() throws(TorchError) {
         for (_, m) in namedModules() {
             guard let conv = m as? Conv2d else { continue }
             try Init.xavierUniform(conv.weight)

@@ -123,7 +123,6 @@ public final class ResNet: Module {
             if !cfg.normRequiresGrad { try bn.requiresGrad(false) }
         }
         for m in frozenModules() { try m.requiresGrad(false) }
-        try initWeights()
     }
 
     /// The stem and the first `frozenStages` layers.
@@ -132,10 +131,20 @@ public final class ResNet: Module {
         return [conv1, bn1] + [layer1, layer2, layer3, layer4].prefix(frozenStages).map { $0 as Module }
     }
 
-    /// mmdet's default init without a pretrained file: kaiming-normal (fan_out) convs, BN weight 1 / bias 0.
+    /// mmdet's default init without a pretrained file (`init_cfg` None): kaiming-normal (fan_out) on every conv in
+    /// module order, BN weight 1 / bias 0, and — `zero_init_residual`, mmdet's default — the last BN of every block
+    /// (`norm3`, `norm2` of a basic block) with weight 0.
     func initWeights() throws(TorchError) {
         for (_, m) in namedModules() {
             if let conv = m as? Conv2d { try Init.kaimingNormalFanOut(conv.weight) }
+            if let bn = m as? BatchNorm2d {
+                try Init.constant(bn.weight, 1)
+                try Init.constant(bn.bias, 0)
+            }
+        }
+        for (_, m) in namedModules() {
+            if let b = m as? Bottleneck { try Init.constant(b.bn3.weight, 0) }
+            if let b = m as? BasicBlock { try Init.constant(b.bn2.weight, 0) }
         }
     }
 

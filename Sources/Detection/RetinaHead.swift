@@ -39,24 +39,25 @@ public final class RetinaHead: Module {
         var cls: [ConvModule] = [], reg: [ConvModule] = []
         for i in 0..<cfg.stackedConvs {
             let inCh = i == 0 ? cfg.inChannels : cfg.featChannels
-            cls.append(ConvModule(try Conv2d(inCh, cfg.featChannels, kernelSize: 3, padding: 1), relu: true))
-            reg.append(ConvModule(try Conv2d(inCh, cfg.featChannels, kernelSize: 3, padding: 1), relu: true))
+            cls.append(try ConvModule(try Conv2d(inCh, cfg.featChannels, kernelSize: 3, padding: 1), relu: true))
+            reg.append(try ConvModule(try Conv2d(inCh, cfg.featChannels, kernelSize: 3, padding: 1), relu: true))
         }
         clsConvs = cls
         regConvs = reg
         retinaCls = try Conv2d(cfg.featChannels, a * cfg.numClasses, kernelSize: 3, padding: 1)
         retinaReg = try Conv2d(cfg.featChannels, a * 4, kernelSize: 3, padding: 1)
         super.init()
-        try initWeights()
     }
 
-    /// mmdet's init_cfg: Normal(0, 0.01) on every conv with bias 0; `retina_cls` bias = bias_init_with_prob(0.01).
+    /// mmdet's init_cfg: Normal(0, 0.01) on every conv with bias 0 (cls convs, reg convs, retina_cls, retina_reg), then
+    /// the override of `retina_cls`: Normal(0, 0.01) drawn again and bias = bias_init_with_prob(0.01).
     func initWeights() throws(TorchError) {
         for (_, m) in namedModules() {
             guard let conv = m as? Conv2d else { continue }
             try Init.normal(conv.weight, std: 0.01)
             if let b = conv.bias { try Init.constant(b, 0) }
         }
+        try Init.normal(retinaCls.weight, std: 0.01)
         try Init.constant(retinaCls.bias!, Init.biasWithProbability(0.01))
     }
 

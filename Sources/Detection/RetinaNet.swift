@@ -20,6 +20,11 @@ public final class RetinaNet: Module {
         postProcessor = PostProcessor(cfg: config.model.testCfg, coder: bboxHead.bboxCoder,
                                       anchors: bboxHead.anchorGenerator, numClasses: config.model.bboxHead.numClasses)
         super.init()
+        // mmdet builds every layer (PyTorch's default init draws as each conv is made), then `init_weights` runs
+        // backbone, neck, head in turn: the same draws in the same order from the torch generator
+        try backbone.initWeights()
+        try neck.initWeights()
+        try bboxHead.initWeights()
     }
 
     /// The model's device (where its parameters live).

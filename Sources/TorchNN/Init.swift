@@ -22,23 +22,30 @@ public enum Init {
         try withNoGrad { () throws(TorchError) in try t.fill_(value) }
     }
 
-    /// `nn.init.xavier_uniform_(gain)`.
+    // The bounds and standard deviations below are PyTorch's expressions, operation for operation, so that a seeded
+    // initialisation draws the same values as torch.nn.init.
+
+    /// `nn.init.xavier_uniform_(gain)`: `a = sqrt(3) · gain · sqrt(2 / (fan_in + fan_out))`.
     public static func xavierUniform(_ t: Tensor, gain: Double = 1) throws(TorchError) {
         let (fi, fo) = fans(t)
-        let a = gain * Foundation.sqrt(6.0 / Double(fi + fo))
+        let std = gain * Foundation.sqrt(2.0 / Double(fi + fo))
+        let a = Foundation.sqrt(3.0) * std
         try uniform(t, from: -a, to: a)
     }
 
-    /// `nn.init.kaiming_uniform_(a, mode='fan_in', nonlinearity='leaky_relu')`.
+    /// `nn.init.kaiming_uniform_(a, mode='fan_in', nonlinearity='leaky_relu')`:
+    /// `bound = sqrt(3) · sqrt(2 / (1 + a²)) / sqrt(fan_in)`.
     public static func kaimingUniform(_ t: Tensor, a: Double = 0) throws(TorchError) {
         let gain = Foundation.sqrt(2.0 / (1 + a * a))
-        let bound = gain * Foundation.sqrt(3.0 / Double(fans(t).fanIn))
+        let std = gain / Foundation.sqrt(Double(fans(t).fanIn))
+        let bound = Foundation.sqrt(3.0) * std
         try uniform(t, from: -bound, to: bound)
     }
 
-    /// `nn.init.kaiming_normal_(mode='fan_out', nonlinearity='relu')` (torchvision/mmcv ResNet convs).
+    /// `nn.init.kaiming_normal_(mode='fan_out', nonlinearity='relu')` (mmcv's `kaiming_init` for ResNet convs):
+    /// `std = sqrt(2) / sqrt(fan_out)`.
     public static func kaimingNormalFanOut(_ t: Tensor) throws(TorchError) {
-        try normal(t, std: Foundation.sqrt(2.0 / Double(fans(t).fanOut)))
+        try normal(t, std: Foundation.sqrt(2.0) / Foundation.sqrt(Double(fans(t).fanOut)))
     }
 
     /// mmcv's `bias_init_with_prob(p)` = −log((1 − p) / p).

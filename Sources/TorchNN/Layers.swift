@@ -74,11 +74,19 @@ public final class ConvModule: Module, Layer {
     public let bn: BatchNorm2d?
     public let relu: Bool
 
-    public init(_ conv: Conv2d, norm: BatchNorm2d? = nil, relu: Bool) {
+    /// mmcv's `ConvModule.__init__` ends with its `init_weights()`: kaiming-normal (fan_out, ReLU gain) on the conv,
+    /// bias 0, norm weight 1 / bias 0 — one more draw from the torch generator after the conv's own default init.
+    public init(_ conv: Conv2d, norm: BatchNorm2d? = nil, relu: Bool) throws(TorchError) {
         self.conv = conv
         self.bn = norm
         self.relu = relu
         super.init()
+        try Init.kaimingNormalFanOut(conv.weight)
+        if let b = conv.bias { try Init.constant(b, 0) }
+        if let norm {
+            try Init.constant(norm.weight, 1)
+            try Init.constant(norm.bias, 0)
+        }
     }
 
     public func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {

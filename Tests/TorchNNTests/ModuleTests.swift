@@ -29,7 +29,7 @@ final class TinyNet: Module {
     @Buffer var accSum: Tensor
     init(seed: UInt64 = 0) throws {
         layer1 = [try TinyBlock(withDownsample: true), try TinyBlock(withDownsample: false)]
-        fpnConvs = [ConvModule(try Conv2d(4, 4, kernelSize: 3, padding: 1), relu: true)]
+        fpnConvs = [try ConvModule(try Conv2d(4, 4, kernelSize: 3, padding: 1), relu: true)]
         retinaCls = try Conv2d(4, 2, kernelSize: 1)
         accSum = try Tensor.zeros([3])
         super.init()

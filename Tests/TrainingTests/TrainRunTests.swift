@@ -98,7 +98,8 @@ final class TrainRunTests: XCTestCase {
     func testCheckpointsLoadInPyTorchAndMMCV() throws {
         let swift = try TrainFixture.swiftRun()
         let out = try mmdetPython("""
-            import torch, logging
+            import torch, logging, contextlib
+            _quiet = contextlib.redirect_stdout(sys.stderr); _quiet.__enter__()  # mmcv prints to stdout
             ck = torch.load(\(String(reflecting: swift + "/latest.pth")), weights_only=True)
             out['meta'] = sorted(ck['meta'].keys())
             out['epoch'] = ck['meta']['epoch']; out['iter'] = ck['meta']['iter']
@@ -116,6 +117,7 @@ final class TrainRunTests: XCTestCase {
             r.resume(\(String(reflecting: swift + "/epoch_2.pth")), map_location='cpu')
             out['resumed'] = [r.epoch, r.iter, opt.param_groups[0]['lr']]
             out['same'] = bool(torch.equal(model.state_dict()['bbox_head.loss_cls.acc_sum'], ck['state_dict']['bbox_head.loss_cls.acc_sum']))
+            _quiet.__exit__(None, None, None)
             """)
         XCTAssertEqual(out["epoch"] as? Int, 2)
         XCTAssertEqual(out["iter"] as? Int, 24)
