@@ -57,6 +57,7 @@ demo: build mmdet-env
 # Benchmarks: ratios against the Python reference measured in the same run.
 bench: build mmdet-env
 	@$(DIST)/bin/ghm bench detect
+	@$(DIST)/bin/ghm bench train
 	@$(DIST)/bin/ghm bench loss
 	@$(DIST)/bin/ghm bench cocoeval
 	@$(DIST)/bin/ghm bench checkpoint
