@@ -145,7 +145,7 @@ struct BenchTrain: ParsableCommand {
             let py = try ProjectRoot.mmdetPython(root)
             let threads = self.threads ?? Torch.threads
             try Torch.setThreads(threads)
-            enableModelAllocator()
+            enableModelAllocator(training: true)
             let (ckpt, batch) = try TrainBenchmark.inputs(root: root, python: py, checkpoint: checkpoint)
             let cfg = try DetectorConfig.load(path: config ?? root + "/configs/retinanet_ghm_r50_fpn_1x_coco.yml")
             let progress: (String) -> Void = { FileHandle.standardError.write(Data("[bench train] \($0)\n".utf8)) }

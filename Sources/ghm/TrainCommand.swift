@@ -79,7 +79,7 @@ struct TrainCommand: ParsableCommand {
         var outcome: TrainOutcome?
         do {
             if let threads { try Torch.setThreads(threads) }
-            enableModelAllocator()
+            enableModelAllocator(training: true)
             let resolved = try DetectorConfig.resolved(path: config, overrides: overrides)
             let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
             let dir = workDir ?? resolved.config.workDir ?? "work_dirs/\(name)"
