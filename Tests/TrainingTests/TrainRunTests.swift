@@ -94,7 +94,8 @@ final class TrainRunTests: XCTestCase {
         try TrainFixture.assertIdentical(w + "/epoch_1.pth", full + "/epoch_1.pth")
     }
 
-    /// Checkpoints load with torch.load(weights_only=True) and mmcv's load_checkpoint and runner.resume.
+    /// Checkpoints load with torch.load(weights_only=True) and mmcv's load_checkpoint and runner.resume; mmdet's
+    /// analyze_logs.py plot_curve reads the log.json.
     func testCheckpointsLoadInPyTorchAndMMCV() throws {
         let swift = try TrainFixture.swiftRun()
         let out = try mmdetPython("""
@@ -117,6 +118,21 @@ final class TrainRunTests: XCTestCase {
             r.resume(\(String(reflecting: swift + "/epoch_2.pth")), map_location='cpu')
             out['resumed'] = [r.epoch, r.iter, opt.param_groups[0]['lr']]
             out['same'] = bool(torch.equal(model.state_dict()['bbox_head.loss_cls.acc_sum'], ck['state_dict']['bbox_head.loss_cls.acc_sum']))
+            # mmdet's tools/analysis_tools/analyze_logs.py reads the log.json (seaborn, only styling, is not installed)
+            import glob, importlib.util, os, types, mmdet, matplotlib
+            matplotlib.use('Agg')
+            sys.modules.setdefault('seaborn', types.SimpleNamespace(set_style=lambda *a, **k: None))
+            spec = importlib.util.spec_from_file_location('analyze_logs', os.path.join(os.path.dirname(mmdet.__file__),
+                                                          '.mim/tools/analysis_tools/analyze_logs.py'))
+            al = importlib.util.module_from_spec(spec); spec.loader.exec_module(al)
+            log = sorted(glob.glob(\(String(reflecting: swift + "/*.log.json"))))[-1]
+            logs = al.load_json_logs([log])
+            out['plot_epochs'] = sorted(logs[0].keys())
+            out['plot_iters'] = len(logs[0][1]['loss_cls'])
+            png = \(String(reflecting: TrainFixture.work + "/curve.png"))
+            al.plot_curve(logs, types.SimpleNamespace(json_logs=[log], keys=['loss_cls', 'bbox_mAP'], title=None, legend=None,
+                                                      backend=None, style='dark', out=png))
+            out['plot_bytes'] = os.path.getsize(png)
             _quiet.__exit__(None, None, None)
             """)
         XCTAssertEqual(out["epoch"] as? Int, 2)
@@ -126,6 +142,9 @@ final class TrainRunTests: XCTestCase {
         XCTAssertEqual(out["buffers"] as? Int, 162)
         XCTAssertEqual((out["resumed"] as? [Double])?.prefix(2).map { Int($0) }, [2, 24])
         XCTAssertEqual(out["same"] as? Bool, true)
+        XCTAssertEqual(out["plot_epochs"] as? [Int], [1, 2])
+        XCTAssertEqual(out["plot_iters"] as? Int, 12)
+        XCTAssertGreaterThan(out["plot_bytes"] as? Int ?? 0, 1000)
         for k in ["CLASSES", "config", "epoch", "iter", "seed", "hook_msgs"] { XCTAssertTrue((out["meta"] as? [String] ?? []).contains(k), k) }
     }
 
