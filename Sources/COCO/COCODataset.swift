@@ -203,6 +203,23 @@ public struct COCODataset: Sendable {
     public var numClasses: Int { categories.count }
     public var classNames: [String] { categories.map(\.name) }
 
+    /// mmdet's `classes=` for evaluation: the categories named in `classes` (kept in the file's order, as mmdet's
+    /// `get_cat_ids(cat_names=…)`) and only their annotations; the images stay. Throws naming the file and the
+    /// names it lacks.
+    public func selecting(classes: [String]) throws -> COCODataset {
+        let wanted = Set(classes)
+        let kept = categories.filter { wanted.contains($0.name) }
+        let found = Set(kept.map(\.name))
+        let missing = classes.filter { !found.contains($0) }
+        guard missing.isEmpty else {
+            throw COCOError(file: path, item: "categories", "classes \(missing.map { "'\($0)'" }.joined(separator: ", ")) "
+                            + "are not categories of the file (it has \(classNames.map { "'\($0)'" }.joined(separator: ", ")))")
+        }
+        let ids = Set(kept.map(\.id))
+        return try COCODataset(images: images, annotations: annotations.filter { ids.contains($0.categoryId) },
+                               categories: kept, path: path)
+    }
+
     /// mmdet's `cat2label`.
     public func label(forCategoryId id: Int) -> Int? { labelByCategoryId[id] }
 

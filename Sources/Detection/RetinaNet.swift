@@ -12,7 +12,10 @@ public final class RetinaNet: Module {
     public let config: DetectorConfig
     public let postProcessor: PostProcessor
 
-    public init(_ config: DetectorConfig) throws {
+    /// Builds the model with mmdet's fresh init. `randomBackboneInit: false` is mmdet's
+    /// `init_cfg=dict(type='Pretrained')` on the backbone: its `init_weights` draws nothing (the caller loads the
+    /// file), so the neck's and head's draws come where mmdet's do.
+    public init(_ config: DetectorConfig, randomBackboneInit: Bool = true) throws {
         self.config = config
         backbone = try ResNet(config.model.backbone)
         neck = try FPN(config.model.neck)
@@ -22,7 +25,7 @@ public final class RetinaNet: Module {
         super.init()
         // mmdet builds every layer (PyTorch's default init draws as each conv is made), then `init_weights` runs
         // backbone, neck, head in turn: the same draws in the same order from the torch generator
-        try backbone.initWeights()
+        if randomBackboneInit { try backbone.initWeights() }
         try neck.initWeights()
         try bboxHead.initWeights()
     }

@@ -22,11 +22,13 @@ public enum EvalRun {
     }
 
     /// Loads `ann` and checks, before any model is built, that `images` is a folder and that the model has one
-    /// class per category of the file.
-    public static func loadDataset(ann: String, images: String, numClasses: Int) throws -> COCODataset {
+    /// class per category of the file, or per category named in `classes` (the config's `data.test.classes` /
+    /// `data.val.classes`, mmdet's `classes=`: those categories, in file order, and their annotations only).
+    public static func loadDataset(ann: String, images: String, numClasses: Int, classes: [String]? = nil) throws -> COCODataset {
         let fm = FileManager.default
         guard fm.fileExists(atPath: ann) else { throw InferenceError("--ann \(ann): no such file") }
-        let dataset = try COCODataset.load(path: ann)
+        var dataset = try COCODataset.load(path: ann)
+        if let classes { dataset = try dataset.selecting(classes: classes) }
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: images, isDirectory: &isDir), isDir.boolValue else {
             throw InferenceError("--images \(images): no such folder")
@@ -34,7 +36,8 @@ public enum EvalRun {
         guard numClasses == dataset.numClasses else {
             throw InferenceError("the config's model.bbox_head.num_classes is \(numClasses) but \(ann) has "
                                  + "\(dataset.numClasses) categor\(dataset.numClasses == 1 ? "y" : "ies"); label i is "
-                                 + "the i-th category of the file, so they must agree (use a model trained on these categories)")
+                                 + "the i-th \(classes == nil ? "" : "selected ")category of the file, so they must agree (use a model "
+                                 + "trained on these categories\(classes == nil ? ", or pick them with data.test.classes" : "")")
         }
         return dataset
     }

@@ -27,11 +27,33 @@ public struct StateDictError: Error, CustomStringConvertible {
     }
 }
 
-/// What a non-strict load skipped.
+/// What a load copied and what a non-strict load skipped.
 public struct LoadReport: Sendable {
     public var loaded: [String] = []
     public var missing: [String] = []
     public var unexpected: [String] = []
+    /// Keys whose shape differs (model, file): not copied, the model keeps its own values (mmcv's non-strict
+    /// `load_state_dict` does the same and warns "size mismatch for …").
+    public var shapeMismatches: [(key: String, model: [Int], loaded: [Int])] = []
+
+    public init() {}
+
+    /// mmcv's warning text, one line per problem, empty when everything matched.
+    public func problemLines(limit: Int = 50) -> [String] {
+        var lines: [String] = []
+        for m in shapeMismatches {
+            lines.append("size mismatch for \(m.key): copying a param with shape \(m.loaded) from checkpoint, "
+                         + "the shape in current model is \(m.model); kept the model's own (fresh) values")
+        }
+        func list(_ title: String, _ keys: [String]) {
+            guard !keys.isEmpty else { return }
+            let shown = keys.prefix(limit).joined(separator: ", ")
+            lines.append("\(title) (\(keys.count)): \(shown)\(keys.count > limit ? ", … \(keys.count - limit) more" : "")")
+        }
+        list("unexpected key in source state_dict", unexpected)
+        list("missing keys in source state_dict", missing)
+        return lines
+    }
 }
 
 extension Module {
@@ -54,17 +76,22 @@ extension Module {
     /// Copies `state` into this module's tensors under no-grad (the tensors keep their identity, so optimizer
     /// references stay valid). Strict by default: any missing (outside `allowMissing`), unexpected or
     /// shape-mismatched key fails the whole load, before anything is copied, with every problem listed.
-    /// Non-strict loading skips missing and unexpected keys; shape mismatches are always errors.
+    /// Non-strict loading (mmcv's `load_checkpoint(strict=False)`, i.e. `load_from`) copies every key whose name and
+    /// shape match and reports the rest: missing and unexpected keys, and keys whose shape differs (those keep the
+    /// model's values, e.g. a fresh classifier when the class count changed).
     @discardableResult
     public func load(_ state: [String: Tensor], strict: Bool = true, allowMissing: Set<String> = [],
                      source: String? = nil) throws -> LoadReport {
         var err = checkStateDict(state, allowMissing: allowMissing)
         err.source = source
-        if !err.shapeMismatches.isEmpty || (strict && !err.isEmpty) { throw err }
-        var report = LoadReport(missing: err.missing, unexpected: err.unexpected)
+        if strict && !err.isEmpty { throw err }
+        var report = LoadReport()
+        report.missing = err.missing
+        report.unexpected = err.unexpected
+        report.shapeMismatches = err.shapeMismatches
         try withNoGrad { () throws(TorchError) in
             for (key, tensor, _) in namedTensors() {
-                guard let src = state[key] else { continue }
+                guard let src = state[key], src.shape == tensor.shape else { continue }
                 try tensor.copy_(src)
                 report.loaded.append(key)
             }

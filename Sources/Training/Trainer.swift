@@ -32,6 +32,8 @@ public struct TrainOptions {
     public var stopAfterIterations: Int?
     /// Terminal output (the text log is echoed here).
     public var echo: (String) -> Void = { print($0) }
+    /// Where `TORCH_HOME` (torchvision's weight cache) is looked up.
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     public init(workDir: String, configYAML: String, configName: String) {
         self.workDir = workDir
@@ -106,6 +108,8 @@ public final class Trainer {
     var lastCheckpoint: String?
     var skippedImages = 0
     let timestamp: String
+    /// What building the model did (the backbone file), for the log.
+    var initNotes: [String] = []
 
     /// Builds everything and checks everything that can be checked before the first iteration: the work dir is
     /// writable, the annotation files are readable, every image file exists, the class count matches.
@@ -118,8 +122,20 @@ public final class Trainer {
         var problems: [String] = []
         for path in dataset.missingFiles() { problems.append("missing image: \(path)") }
         if options.validate {
-            if !FileManager.default.fileExists(atPath: config.data.val.annFile) {
-                problems.append("\(config.data.val.annFile): validation annotation file not found (data.val.ann_file; or --no-validate)")
+            let val = config.data.val
+            if !FileManager.default.fileExists(atPath: val.annFile) {
+                problems.append("\(val.annFile): validation annotation file not found (data.val.ann_file; or --no-validate)")
+            } else {
+                do {
+                    let valSet = try EvalRun.loadDataset(ann: val.annFile, images: val.imgPrefix,
+                                                         numClasses: config.model.bboxHead.numClasses, classes: val.classes)
+                    if valSet.classNames != dataset.classNames {
+                        problems.append("data.val: \(val.annFile) gives the classes \(valSet.classNames) but data.train gives "
+                                        + "\(dataset.classNames): label i must mean the same class in both (set data.val.classes)")
+                    }
+                } catch {
+                    problems.append("data.val: \(error) (or --no-validate)")
+                }
             }
         }
         guard problems.isEmpty else {
@@ -144,7 +160,26 @@ public final class Trainer {
         self.seed = seed
         epochStartRandom = LegacyRandom(seed: UInt32(seed))
         try Torch.manualSeed(UInt64(seed))
-        model = try RetinaNet(config)
+        // mmdet's init_weights: a `Pretrained` backbone is read from its file instead of drawn
+        let backboneCheckpoint = config.model.backbone.initCheckpoint
+        model = try RetinaNet(config, randomBackboneInit: backboneCheckpoint == nil)
+        if let backboneCheckpoint {
+            let location = try PretrainedWeights.locate(backboneCheckpoint, environment: options.environment)
+            let latest = (options.workDir as NSString).appendingPathComponent("latest.pth")
+            let weightsFollow = options.resumeFrom != nil || options.loadFrom != nil
+                || (options.autoResume && FileManager.default.fileExists(atPath: latest))
+            if location.exists {
+                let report = try PretrainedWeights.load(location.path, into: model.backbone)
+                initNotes.append("load backbone checkpoint from \(backboneCheckpoint) (\(location.path)): "
+                                 + "\(report.loaded.count) tensors loaded")
+                initNotes += report.problemLines().map { "  " + $0 }
+            } else if weightsFollow {
+                initNotes.append("note: the backbone file for \(backboneCheckpoint) is not at \(location.path); not needed, "
+                                 + "the checkpoint given to --load-from/--resume-from sets the weights")
+            } else {
+                throw TrainingError(PretrainedWeights.missingMessage(backboneCheckpoint, location))
+            }
+        }
         try model.to(options.device)
         schedule = LRSchedule(baseLR: config.optimizer.lr, config: config.lrConfig)
         optimizer = SGD(model.parameters(), lr: config.optimizer.lr, momentum: config.optimizer.momentum,
@@ -255,6 +290,25 @@ public final class Trainer {
         log.info("resumed from \(path): epoch \(epoch), iter \(iteration)\(innerIteration > 0 ? " (batch \(innerIteration) of epoch \(epoch + 1))" : "")")
     }
 
+    /// A resume (`--resume-from`, or `latest.pth` with `--auto-resume`) restores everything; otherwise `load_from`
+    /// loads weights only, as mmcv's `load_checkpoint(strict=False)`: keys whose name and shape match are copied,
+    /// the rest are listed (a classifier whose class count differs keeps its fresh init, prior bias included); the
+    /// iteration count and the warmup start at 0.
+    func loadStartingWeights(log: TrainLog) throws {
+        var resumePath = options.resumeFrom
+        if resumePath == nil && options.autoResume {
+            let latest = (options.workDir as NSString).appendingPathComponent("latest.pth")
+            if FileManager.default.fileExists(atPath: latest) { resumePath = latest } else { log.info("auto-resume: no \(latest) yet, starting fresh") }
+        }
+        if let resumePath {
+            try resume(from: resumePath, log: log)
+        } else if let loadFrom = options.loadFrom {
+            let report = try PretrainedWeights.load(loadFrom, into: model)
+            log.info("load checkpoint from \(loadFrom): \(report.loaded.count) of \(model.stateDict().count) tensors loaded")
+            for line in report.problemLines() { log.info("  " + line) }
+        }
+    }
+
     // MARK: - the run
 
     /// Trains to `runner.max_epochs`. Throws `TrainingStopped` for a non-finite loss or gradient and for an image that
@@ -273,21 +327,9 @@ public final class Trainer {
         log.info("train: \(dataset.annFile): \(dataset.count) images kept of \(dataset.count + dataset.filtered.count), "
                  + "classes \(dataset.classNames), aspect groups \(sampler.groupSizes), \(itersPerEpoch) iterations per epoch")
         for f in dataset.filtered { log.info("  filtered: image \(f.id) \(f.fileName): \(f.reason)") }
+        for note in initNotes { log.info(note) }
 
-        var resumePath = options.resumeFrom
-        if resumePath == nil && options.autoResume {
-            let latest = (options.workDir as NSString).appendingPathComponent("latest.pth")
-            if FileManager.default.fileExists(atPath: latest) { resumePath = latest } else { log.info("auto-resume: no \(latest) yet, starting fresh") }
-        }
-        if let resumePath {
-            try resume(from: resumePath, log: log)
-        } else if let loadFrom = options.loadFrom {
-            let ckpt = try Checkpoint.load(loadFrom)
-            let report = try model.load(try ckpt.stateDict().tensors, strict: false, source: loadFrom)
-            log.info("load checkpoint from \(loadFrom): \(report.loaded.count) tensors loaded"
-                     + (report.missing.isEmpty ? "" : ", missing keys: \(report.missing.joined(separator: ", "))")
-                     + (report.unexpected.isEmpty ? "" : ", unexpected keys: \(report.unexpected.joined(separator: ", "))"))
-        }
+        try loadStartingWeights(log: log)
         log.info("Start running, work_dir: \(options.workDir); max: \(config.runner.maxEpochs) epochs")
 
         installSignalHandlers()
@@ -459,7 +501,8 @@ public final class Trainer {
     func evaluate(log: TrainLog) throws {
         model.eval()
         let val = config.data.val
-        let dataset = try EvalRun.loadDataset(ann: val.annFile, images: val.imgPrefix, numClasses: config.model.bboxHead.numClasses)
+        let dataset = try EvalRun.loadDataset(ann: val.annFile, images: val.imgPrefix, numClasses: config.model.bboxHead.numClasses,
+                                              classes: val.classes)
         let detector = try Detector(model: model, classNames: self.dataset.classNames)
         var failures: [String] = []
         let outcome = try EvalRun.run(detector: detector, dataset: dataset, images: val.imgPrefix, batchSize: 1,

@@ -50,7 +50,8 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let config = try model.loadConfig()
-            let dataset = try EvalRun.loadDataset(ann: groundTruth.ann, images: images, numClasses: config.model.bboxHead.numClasses)
+            let dataset = try EvalRun.loadDataset(ann: groundTruth.ann, images: images, numClasses: config.model.bboxHead.numClasses,
+                                                  classes: config.data.test.classes)
             if let out { try InferenceRun.prepareOutputDirectory(out) }
             let detector = try model.makeDetector()
             let total = Swift.min(maxImages ?? dataset.images.count, dataset.images.count)

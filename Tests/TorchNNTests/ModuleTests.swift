@@ -110,13 +110,22 @@ final class ModuleTests: XCTestCase {
             XCTAssertTrue(text.contains("tiny.pth") && text.contains("model [2, 4, 1, 1], checkpoint [3, 4, 1, 1]"), text)
         }
         XCTAssertEqual(try net.retinaCls.bias!.floats(), before, "a failed load changes nothing")
-        // Non-strict: missing/unexpected are reported, not fatal; shape mismatches still are.
+        // Non-strict: missing, unexpected and shape-mismatched keys are reported, not fatal; a key whose shape
+        // differs keeps the model's own values (mmcv's load_checkpoint(strict=False)).
+        let ownWeight = try net.retinaCls.weight.floats()
+        let skipped = try net.load(state, strict: false)
+        XCTAssertEqual(skipped.shapeMismatches.map(\.key), ["retina_cls.weight"])
+        XCTAssertEqual(skipped.shapeMismatches.first?.loaded, [3, 4, 1, 1])
+        XCTAssertEqual(try net.retinaCls.weight.floats(), ownWeight)
+        XCTAssertEqual(try net.retinaCls.bias!.floats(), [9, 9])
+        XCTAssertFalse(skipped.loaded.contains("retina_cls.weight"))
+        XCTAssertTrue(skipped.problemLines().contains { $0.hasPrefix("size mismatch for retina_cls.weight") })
         state["retina_cls.weight"] = try Tensor.full([2, 4, 1, 1], 0.25)
         let report = try net.load(state, strict: false)
         XCTAssertEqual(report.missing.count, 2)
         XCTAssertEqual(report.unexpected, ["extra.key"])
+        XCTAssertEqual(report.shapeMismatches.count, 0)
         XCTAssertEqual(Set(try net.retinaCls.weight.floats()), [0.25])
-        XCTAssertEqual(try net.retinaCls.bias!.floats(), [9, 9])
         // allowMissing lets named keys be absent under strict loading
         state["extra.key"] = nil
         XCTAssertNoThrow(try net.load(state, allowMissing: ["layer1.0.conv1.weight", "layer1.1.bn1.running_var"]))

@@ -55,13 +55,22 @@ enum TrainFixture {
     static func mmdetRun() throws -> String {
         try once("mmdet") {
             let fx = try data()
-            let start = work + "/start.pth"
-            try run("tools/mmdet_reference.py", ["--image", fx + "/images/t00.png", "--img-scale", "256", "192", "--no-train",
-                                                  "--no-api-check", "--out-checkpoint", start, "--out-reference", work + "/start.safetensors"])
+            let start = try startCheckpoint()
             let w = work + "/mmdet"
             try run("tools/mmdet_train_reference.py", ["train", "--data", fx, "--checkpoint", start, "--work-dir", w,
                                                         "--threads", "2", "--no-validate", "--overwrite"])
             return w
+        }
+    }
+
+    /// An 80-class COCO GHM checkpoint written by MMDetection (mmdet's fresh init; `tools/mmdet_reference.py`).
+    static func startCheckpoint() throws -> String {
+        try once("start") {
+            let fx = try data()
+            let start = work + "/start.pth"
+            try run("tools/mmdet_reference.py", ["--image", fx + "/images/t00.png", "--img-scale", "256", "192", "--no-train",
+                                                  "--no-api-check", "--out-checkpoint", start, "--out-reference", work + "/start.safetensors"])
+            return start
         }
     }
 
