@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Detection", "COCO", "TestSupport"]),
         .testTarget(name: "GHMToolsTests", dependencies: ["GHMTools", "Detection", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Detection", "TorchCheckpoint", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Detection", "Inference", "TorchCheckpoint", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

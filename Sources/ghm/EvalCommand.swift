@@ -18,7 +18,10 @@ struct EvalCommand: ParsableCommand {
             with w = x2 - x1, "score", "category_id"}) and DIR/metrics.json (the 12 numbers, per-category AP, \
             precision-recall curves), both written at the end under a temporary name and renamed.
 
-            The config's model.bbox_head.num_classes must equal the number of categories of the annotation file. \
+            The config's model.bbox_head.num_classes must equal the number of categories of the annotation file, \
+            or of those named in data.test.classes (mmdet's classes=: only those categories and their annotations \
+            are evaluated, label i = the i-th of them in file order). Class names come from the checkpoint's \
+            meta.CLASSES (written by ghm train); a warning says when they differ from the evaluated categories. \
             Images that cannot be read (missing, corrupt) are reported on stderr and left out of the evaluation \
             (it covers the images that were detected); the exit code is then 1.
 
@@ -54,6 +57,11 @@ struct EvalCommand: ParsableCommand {
                                                   classes: config.data.test.classes)
             if let out { try InferenceRun.prepareOutputDirectory(out) }
             let detector = try model.makeDetector()
+            if detector.classNames != dataset.classNames {
+                printError("warning: the model's classes \(detector.classNames) (checkpoint meta.CLASSES or the config) differ "
+                           + "from the evaluated categories \(dataset.classNames); label i is scored as the i-th category "
+                           + "(pick categories with --set data.test.classes=[…])")
+            }
             let total = Swift.min(maxImages ?? dataset.images.count, dataset.images.count)
             let progress = batch.progress(total: total, label: "eval")
             let outcome = try EvalRun.run(detector: detector, dataset: dataset, images: images, maxImages: maxImages,

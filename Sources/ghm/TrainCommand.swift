@@ -16,6 +16,10 @@ struct TrainCommand: ParsableCommand {
             config, data, seed and starting weights the sample order, the flips, the learning rates and — with the \
             same thread count — the losses equal MMDetection 2.16.0's (see README "Training").
 
+            Starting weights, as MMDetection: the fresh init (mmdet's init_weights), with the backbone read from             model.backbone.init_cfg's file (torchvision://resnet50 = $TORCH_HOME/hub/checkpoints/            resnet50-0676ba61.pth, TORCH_HOME defaulting to ~/.cache/torch; or a path); then --load-from /             load_from: the weights of a whole detector, non-strict. Keys whose shape differs (the classifier when             the class count changes, e.g. 720 = 9×80 rows vs 9×K) keep the fresh init (prior bias -log(99)); they             and any missing or unexpected keys are listed on screen and in the log. The iteration count and the             warmup start at 0. Without the backbone file, train from scratch with             --set model.backbone.init_cfg=null, or give --load-from (then the file is not needed).
+
+            Classes: data.train.classes (and data.val.classes) pick categories of the annotation files by name;             labels follow the files' category order, as mmdet. model.bbox_head.num_classes must equal their count             (checked before the first iteration). Every checkpoint's meta.CLASSES holds the names, which ghm             detect, infer and eval then use.
+
             Ctrl-C / SIGTERM save a resumable checkpoint (iter_N.pth, latest.pth) after the current iteration and \
             exit with 130 / 143; --auto-resume continues the run bit-identically. A non-finite loss or gradient \
             stops the run before the update (exit 3), naming the iteration and the loss; an image that cannot be \

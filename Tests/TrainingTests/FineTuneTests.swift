@@ -1,5 +1,6 @@
 import Detection
 import Foundation
+import Inference
 import TestSupport
 import Torch
 import TorchCheckpoint
@@ -163,6 +164,33 @@ final class FineTuneTests: XCTestCase {
         }
         XCTAssertTrue(trainer.initNotes.contains { $0.hasPrefix("note: the backbone file") && $0.contains("not needed") },
                       "\(trainer.initNotes)")
+    }
+
+    /// A one-class model trained on `boat` writes CLASSES into its checkpoint; `ghm infer` with a config that
+    /// names no classes then labels its detections "boat" (results.json, and the drawn image's labels).
+    func testClassesRoundTripIntoInfer() throws {
+        let fx = try TrainFixture.data()
+        let work = TrainFixture.work + "/classes-roundtrip"
+        try? FileManager.default.removeItem(atPath: work)
+        let outcome = try TrainFixture.train(workDir: work, overrides: try overrides(classes: ["boat"]),
+                                             loadFrom: try TrainFixture.startCheckpoint()) { $0.stopAfterIterations = 1 }
+        let ckpt = try XCTUnwrap(outcome.lastCheckpoint)
+        let meta = try XCTUnwrap(Checkpoint.load(ckpt).meta)
+        XCTAssertEqual(meta["CLASSES"]?.items?.compactMap(\.string), ["boat"])
+        // a config without data.test.classes: the names can only come from the checkpoint
+        let config = try DetectorConfig.load(path: TrainFixture.config, overrides: [
+            "model.bbox_head.num_classes=1", "model.test_cfg.score_thr=0.0", "test_pipeline.1.img_scale=[128, 96]"])
+        XCTAssertNil(config.data.test.classes)
+        let detector = try Detector(config: config, checkpoint: ckpt)
+        XCTAssertEqual(detector.classNames, ["boat"])
+        let out = work + "/infer"
+        let summary = try InferenceRun.run(detector: detector, files: [fx + "/images/t00.png"],
+                                           options: InferOptions(outputDirectory: out, scoreThreshold: 0.0))
+        XCTAssertEqual(summary.succeededCount, 1)
+        let results = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/results.json"))) as? [[String: Any]])
+        XCTAssertFalse(results.isEmpty, "no detection at score > 0")
+        XCTAssertEqual(Set(results.compactMap { $0["class"] as? String }), ["boat"])
+        XCTAssertEqual(Set(results.compactMap { $0["category_id"] as? Int }), [1])
     }
 
     /// A class count that disagrees with data.train.classes fails in the constructor, before any iteration, and
