@@ -58,9 +58,9 @@ struct EvalCommand: ParsableCommand {
             if let out { try InferenceRun.prepareOutputDirectory(out) }
             let detector = try model.makeDetector()
             if detector.classNames != dataset.classNames {
-                printError("warning: the model's classes \(detector.classNames) (checkpoint meta.CLASSES or the config) differ "
+                FileHandle.standardError.write(Data(("warning: the model's classes \(detector.classNames) (checkpoint meta.CLASSES or the config) differ "
                            + "from the evaluated categories \(dataset.classNames); label i is scored as the i-th category "
-                           + "(pick categories with --set data.test.classes=[…])")
+                           + "(pick categories with --set data.test.classes=[…])\n").utf8))
             }
             let total = Swift.min(maxImages ?? dataset.images.count, dataset.images.count)
             let progress = batch.progress(total: total, label: "eval")

@@ -13,7 +13,7 @@ struct GHM: ParsableCommand {
             """,
         subcommands: [InfoCommand.self, DetectCommand.self,
                       InferCommand.self,
-                      EvalCommand.self, TrainCommand.self,
+                      EvalCommand.self, TrainCommand.self, PlotLogCommand.self,
                       ParityCommand.self, InspectCommand.self, CocoEvalCommand.self, BenchCommand.self]
     )
 }
