@@ -27,12 +27,32 @@ enum VOCReader {
         let parser = XMLParser(data: data)
         let collector = Collector()
         parser.delegate = collector
-        if !parser.parse() {
-            let why = (parser.parserError as NSError?)?.localizedDescription ?? "unknown error"
-            log.add(path, parser.lineNumber, .rejected, "malformed XML, file skipped (\(why))")
+        // On Linux parse() can return true after an error: the delegate's first error decides.
+        let ok = parser.parse()
+        if let (code, line) = collector.firstError ?? (ok ? nil : ((parser.parserError as NSError?)?.code ?? 1, parser.lineNumber)) {
+            log.add(path, line, .rejected, "malformed XML (\(describe(code))), file skipped")
             return nil
         }
         return collector.image(file: path, log: &log)
+    }
+
+    /// What a parser error code means. On Linux the codes are libxml2's and Foundation's messages are empty, so the
+    /// common ones are named here; elsewhere Foundation's `XMLParser.ErrorCode` case name is spelled out.
+    static func describe(_ code: Int) -> String {
+        #if os(Linux)
+        let libxml2 = [4: "empty document", 5: "extra content or unexpected end", 9: "invalid character",
+                       23: "unescaped '&' or bad entity", 38: "unescaped '<' in an attribute", 41: "attribute without value",
+                       68: "name expected (an unescaped '&' or '<'?)", 73: "'>' expected",
+                       76: "opening and ending tag mismatch", 77: "tag not closed (file cut short?)"]
+        return libxml2[code].map { "\($0), libxml2 error \(code)" } ?? "libxml2 error \(code)"
+        #else
+        guard let known = XMLParser.ErrorCode(rawValue: code) else { return "error \(code)" }
+        var words = ""
+        for c in String(describing: known).replacingOccurrences(of: "Error", with: "") {
+            words += c.isUppercase ? " " + c.lowercased() : String(c)
+        }
+        return words.trimmingCharacters(in: .whitespaces)
+        #endif
     }
 
     /// The delegate: remembers the text and line of the elements under the root.
@@ -45,6 +65,11 @@ enum VOCReader {
         var lines: [String: Int] = [:]
         var top: [String: Field] = [:]
         var objects: [Object] = []
+        var firstError: (code: Int, line: Int)?
+
+        func parser(_ parser: XMLParser, parseErrorOccurred parseError: Error) {
+            if firstError == nil { firstError = ((parseError as NSError).code, parser.lineNumber) }
+        }
 
         func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
                     attributes: [String: String] = [:]) {
