@@ -1,5 +1,6 @@
 import COCO
 import Foundation
+import Support
 
 /// Train/val split by source image: all tiles of one source (same `source_file`, else same `file_name`) go to the
 /// same half. Images and annotations keep their ids; both halves keep all categories.
@@ -25,7 +26,7 @@ public enum DatasetSplit {
     public static func split(_ file: DatasetFile, valFraction fraction: Double, seed: UInt64) throws
         -> (train: DatasetFile, val: DatasetFile) {
         var sources = Array(Set(file.coco.images.indices.map { file.source(ofImageAt: $0) })).sorted()
-        var rng = SplitMix64(seed: seed)
+        var rng = SplitMix64(seed)
         sources.shuffle(using: &rng)
         let count = Int((fraction * Double(sources.count)).rounded())
         let chosen = Set(sources.prefix(count))
@@ -44,18 +45,5 @@ public enum DatasetSplit {
         let annotations = images.flatMap { file.coco.annotations(forImageId: $0.id) }
         return try DatasetFile(images: images, annotations: annotations, categories: file.coco.categories,
                                origins: indices.map { file.origins[$0] })
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a small seeded generator, so a split is the same on every machine.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
