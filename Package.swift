@@ -40,6 +40,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Inference", dependencies: ["Detection", "COCO", "Imaging", "Torch", "Support"]),
+        .target(name: "Datasets", dependencies: ["COCO", "Imaging", "Support"]),
         .target(name: "Training", dependencies: [
             "Detection", "COCO", "Inference", "Imaging", "Torch", "TorchNN", "TorchCheckpoint", "Support",
             .product(name: "Yams", package: "Yams"),
@@ -50,7 +51,7 @@ let package = Package(
         ]),
         .executableTarget(name: "ghm", dependencies: [
             "Support", "Torch", "TorchNN", "TorchCheckpoint", "Imaging", "COCO", "GHMLosses", "Detection", "Inference",
-            "Training", "GHMTools",
+            "Training", "GHMTools", "Datasets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", dependencies: ["Torch", "Support"], path: "Tests/TestSupport"),
@@ -63,6 +64,7 @@ let package = Package(
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "TorchNN", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Detection", "COCO", "TestSupport"]),
         .testTarget(name: "GHMToolsTests", dependencies: ["GHMTools", "Detection", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "COCO", "Imaging", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Detection", "Inference", "TorchCheckpoint", "TestSupport"]),
     ],

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Torch
+import Support
 import TorchCheckpoint
 
 /// A seeded mutation fuzzer for the readers: mutates real checkpoints (bit flips, interesting integers, inserted,
@@ -164,18 +165,5 @@ public struct CheckpointFuzzer {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-}
-
-/// A small, fast, seedable generator (SplitMix64).
-struct SplitMix64 {
-    private var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

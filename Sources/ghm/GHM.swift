@@ -14,6 +14,7 @@ struct GHM: ParsableCommand {
         subcommands: [InfoCommand.self, DetectCommand.self,
                       InferCommand.self,
                       EvalCommand.self, TrainCommand.self, PlotLogCommand.self,
+                      DatasetCommand.self,
                       ParityCommand.self, InspectCommand.self, CocoEvalCommand.self, BenchCommand.self]
     )
 }

@@ -7,7 +7,7 @@ import XCTest
 final class LayoutTests: XCTestCase {
     static let layers: [String: Int] = [
         "Support": 0, "Torch": 0, "TorchNN": 1, "GHMLosses": 2, "TorchCheckpoint": 2, "Imaging": 2,
-        "Detection": 3, "COCO": 3, "Inference": 4, "Training": 5, "GHMTools": 5, "ghm": 6,
+        "Detection": 3, "COCO": 3, "Inference": 4, "Datasets": 4, "Training": 5, "GHMTools": 5, "ghm": 6,
     ]
 
     func testImportsPointDown() throws {
