@@ -638,12 +638,32 @@ public enum PipelineStep: Decodable {
 public struct EvaluationConfig: Decodable {
     public var interval = 1
     public var metric = "bbox"
-    enum CodingKeys: String, CodingKey { case interval, metric }
+    /// mmcv's `EvalHook(start=…)`: evaluate after epochs start, start + interval, …; with `start: 0` also once
+    /// before the first epoch (the AP of the starting weights). nil: every `interval` epochs.
+    public var start: Int?
+    enum CodingKeys: String, CodingKey { case interval, metric, start }
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.strictContainer(CodingKeys.self)
         try c.read(&interval, .interval)
         try c.read(&metric, .metric)
+        try c.readOptional(&start, .start)
+        if let start, start < 0 {
+            throw ConfigError(path: dotted(decoder.codingPath) + ".start", message: "must be >= 0, found \(start)")
+        }
+    }
+
+    /// mmcv 1.4's `EvalHook._should_evaluate` after `completedEpochs` epochs.
+    public func evaluates(afterEpochs completedEpochs: Int) -> Bool {
+        let interval = Swift.max(1, self.interval)
+        guard let start else { return completedEpochs % interval == 0 }
+        return completedEpochs >= start && (completedEpochs - start) % interval == 0
+    }
+
+    /// mmcv's initial evaluation (`before_train_epoch` of a run's first epoch, `epoch` = epochs done so far).
+    public func evaluatesBefore(epoch: Int) -> Bool {
+        guard let start, epoch >= start else { return false }
+        return evaluates(afterEpochs: epoch + 1)
     }
 }
 

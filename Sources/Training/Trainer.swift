@@ -341,6 +341,11 @@ public final class Trainer {
         let startIteration = iteration
         model.train()
 
+        // mmcv's EvalHook with `start`: once before the run's first epoch (a val line of the epochs done so far)
+        if options.validate && epoch < config.runner.maxEpochs && config.evaluation.evaluatesBefore(epoch: epoch) {
+            try evaluate(log: log)
+            model.train()
+        }
         while epoch < config.runner.maxEpochs {
             // before_train_epoch: the sampler's draws (DataLoader iter), then the flips of the epoch's samples
             var rng = epochStartRandom
@@ -404,7 +409,7 @@ public final class Trainer {
                 _ = try saveCheckpoint(name: "epoch_\(epoch).pth", log: log)
                 removeOldCheckpoints()
             }
-            if options.validate && epoch % Swift.max(1, config.evaluation.interval) == 0 {
+            if options.validate && config.evaluation.evaluates(afterEpochs: epoch) {
                 try evaluate(log: log)
                 model.train()
             }

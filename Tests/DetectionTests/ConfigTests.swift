@@ -56,6 +56,26 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    /// mmcv 1.4's EvalHook: `start` evaluates after epochs start, start + interval, …, and once before training
+    /// when the run's first epoch qualifies (with interval 2 and start 0 it does not: (0 + 1 − 0) % 2 ≠ 0).
+    func testEvaluationStart() throws {
+        let plain = try DetectorConfig.load(path: ghm, overrides: ["evaluation.interval=2"]).evaluation
+        XCTAssertEqual((0...4).map { plain.evaluates(afterEpochs: $0) }, [true, false, true, false, true])
+        XCTAssertFalse(plain.evaluatesBefore(epoch: 0))
+        let start0 = try DetectorConfig.load(path: ghm, overrides: ["evaluation.start=0"]).evaluation
+        XCTAssertTrue(start0.evaluatesBefore(epoch: 0))
+        XCTAssertEqual((1...3).map { start0.evaluates(afterEpochs: $0) }, [true, true, true])
+        let start0By2 = try DetectorConfig.load(path: ghm, overrides: ["evaluation.start=0", "evaluation.interval=2"]).evaluation
+        XCTAssertFalse(start0By2.evaluatesBefore(epoch: 0))
+        XCTAssertTrue(start0By2.evaluatesBefore(epoch: 1), "a run resumed after epoch 1")
+        let start3 = try DetectorConfig.load(path: ghm, overrides: ["evaluation.start=3"]).evaluation
+        XCTAssertEqual((1...4).map { start3.evaluates(afterEpochs: $0) }, [false, false, true, true])
+        XCTAssertFalse(start3.evaluatesBefore(epoch: 0))
+        XCTAssertThrowsError(try DetectorConfig.load(path: ghm, overrides: ["evaluation.start=-1"])) { e in
+            XCTAssertTrue("\(e)".contains("evaluation.start"), "\(e)")
+        }
+    }
+
     func testOverrides() throws {
         let c = try DetectorConfig.load(path: ghm, overrides: ["test_pipeline.1.img_scale=[416, 320]",
                                                                "model.test_cfg.score_thr=0.3"])
