@@ -90,18 +90,21 @@ public final class BatchInference {
     }
 
     /// A loaded (or failed) image on its way from the decoder thread to the model: its prepared windows (one, the
-    /// whole image, unless tiled).
+    /// whole image, unless tiled). A tiled image's windows may come in several parts, over several chunks; the
+    /// last part carries the image (and the error, if a window failed).
     private struct Loaded {
         var position: Int
         var item: InferenceItem
         var prepared: [PreparedImage] = []
+        /// All windows of the image (tiled runs).
         var windows: [TileWindow] = []
+        var lastPart = true
         var size: (height: Int, width: Int)?
         var original: Image?
         var error: Error?
     }
 
-    /// A group of consecutive items: at least `batchSize` prepared windows (or the last items) and the failures
+    /// A group of consecutive items: up to `batchSize` prepared windows (fewer at the end) and the failures
     /// among them.
     private struct Chunk {
         var entries: [Loaded] = []
@@ -118,6 +121,9 @@ public final class BatchInference {
         let keepOriginals: Bool
         let tiling: TileSettings?
         var position = 0
+        /// A tiled image whose windows are being prepared, a chunk's worth at a time (so memory holds about
+        /// `batchSize` prepared windows per chunk, however large the image): its entry, pixels and next window.
+        var open: (entry: Loaded, image: Image, pixels: [UInt8], next: Int)?
         /// Total time in `next` (read by the consumer after the producer is done).
         var decodeSeconds = 0.0
 
@@ -131,47 +137,69 @@ public final class BatchInference {
             self.tiling = tiling
         }
 
-        /// Reads one item and prepares its windows (the whole image when not tiled or when it fits one tile: the
-        /// same input as a whole-image run).
-        func load(_ loaded: inout Loaded) throws {
-            let path = loaded.item.path
-            let image = try ImageTransform.loadImage(path: path)
-            loaded.size = (image.height, image.width)
-            let windows = tiling.map { TiledInference.windows(width: image.width, height: image.height, settings: $0) }
-            if let windows, windows.count > 1 {
-                let pixels = try image.bytes()
-                for window in windows {
-                    let crop = try TiledInference.crop(image, pixels: pixels, to: window)
-                    loaded.prepared.append(try transform.prepare(crop, filename: path, device: device))
-                }
-                loaded.windows = windows
-            } else {
-                loaded.prepared = [try transform.prepare(image, filename: path, device: device)]
+        /// Reads the next item: prepared whole (not tiled, or it fits one tile: the same input as a whole-image
+        /// run), or opened for `windowsOfOpen` when it has several windows; a failure as it is.
+        func loadNext() -> Loaded? {
+            var loaded = Loaded(position: position, item: items[position])
+            position += 1
+            do {
+                let path = loaded.item.path
+                let image = try ImageTransform.loadImage(path: path)
+                loaded.size = (image.height, image.width)
+                let windows = tiling.map { TiledInference.windows(width: image.width, height: image.height, settings: $0) }
                 loaded.windows = windows ?? []
+                if let windows, windows.count > 1 {
+                    open = (loaded, image, try image.bytes(), 0)
+                    return nil
+                }
+                loaded.prepared = [try transform.prepare(image, filename: path, device: device)]
+                if keepOriginals { loaded.original = image }
+            } catch {
+                loaded.error = error
             }
-            if keepOriginals { loaded.original = image }
+            return loaded
         }
 
-        /// The next chunk: items up to `batchSize` prepared windows (or a long run of failures, which need no model
+        /// Up to `room` more windows of the open image, as one part; the last part closes it.
+        func windowsOfOpen(room: Int) -> Loaded {
+            guard let (first, image, pixels, start) = open else { preconditionFailure("no open image") }
+            var entry = first, next = start
+            entry.lastPart = false
+            do {
+                while entry.prepared.count < room && next < entry.windows.count {
+                    let crop = try TiledInference.crop(image, pixels: pixels, to: entry.windows[next])
+                    entry.prepared.append(try transform.prepare(crop, filename: entry.item.path, device: device))
+                    next += 1
+                }
+            } catch {
+                (entry.prepared, entry.error, next) = ([], error, entry.windows.count)
+            }
+            if next < entry.windows.count {
+                let rest = Loaded(position: entry.position, item: entry.item, windows: entry.windows, size: entry.size)
+                open = (rest, image, pixels, next)
+                return entry
+            }
+            open = nil
+            entry.lastPart = true
+            if keepOriginals && entry.error == nil { entry.original = image }
+            return entry
+        }
+
+        /// The next chunk: up to `batchSize` prepared windows (or a long run of failures, which need no model
         /// time and are reported without waiting); nil at the end.
         func next() -> Chunk? {
             var chunk = Chunk()
-            while position < items.count && chunk.preparedCount < batchSize && chunk.entries.count < batchSize + 8 {
-                let item = items[position]
+            while (open != nil || position < items.count) && chunk.preparedCount < batchSize
+                    && chunk.entries.count < batchSize + 8 {
                 let t0 = monotonicSeconds()
-                var loaded = Loaded(position: position, item: item)
-                do {
-                    try load(&loaded)
-                } catch {
-                    loaded.prepared = []
-                    loaded.original = nil
-                    loaded.error = error
+                if open != nil {
+                    chunk.entries.append(windowsOfOpen(room: batchSize - chunk.preparedCount))
+                } else if let loaded = loadNext() {
+                    chunk.entries.append(loaded)
                 }
                 let dt = monotonicSeconds() - t0
                 chunk.decodeSeconds += dt
                 decodeSeconds += dt
-                chunk.entries.append(loaded)
-                position += 1
             }
             return chunk.entries.isEmpty ? nil : chunk
         }
@@ -211,6 +239,7 @@ public final class BatchInference {
         // Whole images: each chunk is one batch. Tiled: windows wait in `queued` until a full batch is there (or
         // the inputs end), so batches may span images; an image is handed over once all its windows are done.
         var pending: [Loaded] = [], queued: [PreparedImage] = [], done: [Detections] = []
+        var parts: [Detections] = []  // the detections of the earlier parts of the image at the front
         var finished = false
         while !finished {
             let w0 = monotonicSeconds()
@@ -234,9 +263,11 @@ public final class BatchInference {
             }
             while let entry = pending.first, entry.prepared.count <= done.count {
                 pending.removeFirst()
-                let own = Array(done.prefix(entry.prepared.count))
-                done.removeFirst(own.count)
-                try deliver(entry, own, &stats, progress: progress, body)
+                parts += done.prefix(entry.prepared.count)
+                done.removeFirst(entry.prepared.count)
+                guard entry.lastPart else { continue }
+                try deliver(entry, parts, &stats, progress: progress, body)
+                parts = []
             }
         }
         if !decoderJoined {
@@ -252,7 +283,7 @@ public final class BatchInference {
     private func deliver(_ entry: Loaded, _ own: [Detections], _ stats: inout BatchInferenceStats,
                          progress: ProgressReporter?, _ body: (InferenceResult) throws -> Void) throws {
         let result: InferenceResult
-        if !entry.prepared.isEmpty {
+        if entry.error == nil {
             let m0 = monotonicSeconds()
             let merged = try mergeWindows(own, entry.windows)
             stats.modelSeconds += monotonicSeconds() - m0

@@ -237,6 +237,9 @@ final class TiledInferenceTests: XCTestCase {
         XCTAssertEqual(summary.failedCount, 0)
         XCTAssertEqual(summary.stats.windows, 8, "2x2 windows per image")
         XCTAssertEqual(summary.stats.batches, 3, "8 windows of both images in batches of 3")
+        XCTAssertEqual(summary.images.map(\.windows), [4, 4])
+        XCTAssertEqual(summary.images.map(\.width), [400, 360], "sizes of the full images")
+        XCTAssertEqual(summary.images.map(\.height), [300, 270])
         XCTAssertTrue(summary.text.contains("tiles:      250x200, overlap 0.3: 8 windows (4.0 per image)"), summary.text)
         let cfg = detector.config.model.testCfg
         for (id, file) in files.enumerated() {
