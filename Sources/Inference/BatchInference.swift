@@ -96,6 +96,8 @@ public final class BatchInference {
         var position: Int
         var item: InferenceItem
         var prepared: [PreparedImage] = []
+        /// Windows in this part (`prepared.count`; kept once the tensors have gone to the model's queue).
+        var partWindows = 0
         /// All windows of the image (tiled runs).
         var windows: [TileWindow] = []
         var lastPart = true
@@ -247,8 +249,12 @@ public final class BatchInference {
             if let queue { popped = queue.pop() } else { popped = producer.next() }
             if let chunk = popped {
                 stats.waitSeconds += monotonicSeconds() - w0
-                pending += chunk.entries
-                queued += chunk.entries.flatMap(\.prepared)
+                for var entry in chunk.entries {  // the tensors wait in `queued` only, and are freed when run
+                    queued += entry.prepared
+                    entry.partWindows = entry.prepared.count
+                    entry.prepared = []
+                    pending.append(entry)
+                }
             } else {
                 finished = true
             }
@@ -261,10 +267,10 @@ public final class BatchInference {
                 stats.batches += 1
                 stats.windows += batch.count
             }
-            while let entry = pending.first, entry.prepared.count <= done.count {
+            while let entry = pending.first, entry.partWindows <= done.count {
                 pending.removeFirst()
-                parts += done.prefix(entry.prepared.count)
-                done.removeFirst(entry.prepared.count)
+                parts += done.prefix(entry.partWindows)
+                done.removeFirst(entry.partWindows)
                 guard entry.lastPart else { continue }
                 try deliver(entry, parts, &stats, progress: progress, body)
                 parts = []
