@@ -64,7 +64,8 @@ struct InferCommand: ParsableCommand {
               ghm infer --config configs/retinanet_ghm_r50_fpn_1x_coco.yml \\
                   --checkpoint ghm.pth photos/ more.txt --out out/ --batch-size 2
               ghm infer --config configs/retinanet_ghm_r50_fpn_1x_coco.yml \\
-                  --checkpoint ghm.pth aerial/ --out out/ --tile 400x400 --overlap 0.25 --batch-size 4
+                  --checkpoint ghm.pth aerial/ --out out/ \\
+                  --tile 400x400 --overlap 0.25 --batch-size 4
             """)
 
     @OptionGroup var model: ModelOptions
@@ -86,7 +87,7 @@ struct InferCommand: ParsableCommand {
     @Flag(name: .long, help: "Do not write drawn images.")
     var noDraw = false
 
-    @Option(name: .long, help: ArgumentHelp("Tiled inference: cut each image into W x H windows (or N x N), detect in each, merge (see below).", valueName: "WxH"))
+    @Option(name: .long, help: ArgumentHelp("Tiled inference: cut each image into W x H windows (or N x N), detect in each, merge (see above).", valueName: "WxH"))
     var tile: String?
 
     @Option(name: .long, help: ArgumentHelp("With --tile: fraction of a window shared with its neighbour, in [0, 0.9] (default 0.25).", valueName: "R"))
