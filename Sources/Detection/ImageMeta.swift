@@ -27,6 +27,12 @@ public struct Detections {
     public var scores: Tensor
     public var labels: Tensor
 
+    public init(boxes: Tensor, scores: Tensor, labels: Tensor) {
+        self.boxes = boxes
+        self.scores = scores
+        self.labels = labels
+    }
+
     public var count: Int { scores.numel }
 
     /// (n, 5) [x1, y1, x2, y2, score] like mmdet's `det_bboxes`.

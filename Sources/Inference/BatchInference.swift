@@ -39,6 +39,8 @@ public struct InferenceResult {
     public let original: Image?
     /// (height, width) of the original image; nil when it failed.
     public let size: (height: Int, width: Int)?
+    /// Windows of the image that went through the model (1 unless tiled; 0 when it failed).
+    public let windows: Int
 }
 
 /// Counters and timings of a `BatchInference.run`.
@@ -46,6 +48,8 @@ public struct BatchInferenceStats: Sendable {
     public var images = 0
     public var failed = 0
     public var batches = 0
+    /// Windows through the model (tiled runs; = images that loaded otherwise).
+    public var windows = 0
     /// Wall time of the whole run (first decode to last consumer call).
     public var seconds = 0.0
     /// Time the decoder thread spent reading, decoding and pre-processing.
@@ -72,28 +76,42 @@ public final class BatchInference {
     public var prefetchBatches: Int
     /// Hand the decoded original image to the consumer (for drawing).
     public var keepOriginals: Bool
+    /// Tiled inference: each image is cut into windows, the windows go through the model (`batchSize` windows
+    /// per forward pass) and their detections are merged into the image's (`TiledInference`); nil: whole images.
+    public var tiling: TileSettings?
 
-    public init(detector: Detector, batchSize: Int = 1, prefetchBatches: Int = 2, keepOriginals: Bool = false) {
+    public init(detector: Detector, batchSize: Int = 1, prefetchBatches: Int = 2, keepOriginals: Bool = false,
+                tiling: TileSettings? = nil) {
         self.detector = detector
         self.batchSize = max(1, batchSize)
         self.prefetchBatches = max(0, prefetchBatches)
         self.keepOriginals = keepOriginals
+        self.tiling = tiling
     }
 
-    /// A loaded (or failed) image on its way from the decoder thread to the model.
+    /// A loaded (or failed) image on its way from the decoder thread to the model: its prepared windows (one, the
+    /// whole image, unless tiled). A tiled image's windows may come in several parts, over several chunks; the
+    /// last part carries the image (and the error, if a window failed).
     private struct Loaded {
         var position: Int
         var item: InferenceItem
-        var prepared: PreparedImage?
+        var prepared: [PreparedImage] = []
+        /// Windows in this part (`prepared.count`; kept once the tensors have gone to the model's queue).
+        var partWindows = 0
+        /// All windows of the image (tiled runs).
+        var windows: [TileWindow] = []
+        var lastPart = true
+        var size: (height: Int, width: Int)?
         var original: Image?
         var error: Error?
     }
 
-    /// A group of consecutive items: up to `batchSize` prepared images and the failures among them.
+    /// A group of consecutive items: up to `batchSize` prepared windows (fewer at the end) and the failures
+    /// among them.
     private struct Chunk {
         var entries: [Loaded] = []
         var decodeSeconds = 0.0
-        var preparedCount: Int { entries.filter { $0.prepared != nil }.count }
+        var preparedCount: Int { entries.reduce(0) { $0 + $1.prepared.count } }
     }
 
     /// Reads and pre-processes the items in order, one chunk at a time (on whichever thread calls `next`).
@@ -103,38 +121,87 @@ public final class BatchInference {
         let device: Device
         let batchSize: Int
         let keepOriginals: Bool
+        let tiling: TileSettings?
         var position = 0
+        /// A tiled image whose windows are being prepared, a chunk's worth at a time (so memory holds about
+        /// `batchSize` prepared windows per chunk, however large the image): its entry, pixels and next window.
+        var open: (entry: Loaded, image: Image, pixels: [UInt8], next: Int)?
         /// Total time in `next` (read by the consumer after the producer is done).
         var decodeSeconds = 0.0
 
-        init(items: [InferenceItem], transform: ImageTransform, device: Device, batchSize: Int, keepOriginals: Bool) {
+        init(items: [InferenceItem], transform: ImageTransform, device: Device, batchSize: Int, keepOriginals: Bool,
+             tiling: TileSettings?) {
             self.items = items
             self.transform = transform
             self.device = device
             self.batchSize = batchSize
             self.keepOriginals = keepOriginals
+            self.tiling = tiling
         }
 
-        /// The next chunk: items up to `batchSize` loaded images (or a long run of failures, which need no model
+        /// Reads the next item: prepared whole (not tiled, or it fits one tile: the same input as a whole-image
+        /// run), or opened for `windowsOfOpen` when it has several windows; a failure as it is.
+        func loadNext() -> Loaded? {
+            var loaded = Loaded(position: position, item: items[position])
+            position += 1
+            do {
+                let path = loaded.item.path
+                let image = try ImageTransform.loadImage(path: path)
+                loaded.size = (image.height, image.width)
+                let windows = tiling.map { TiledInference.windows(width: image.width, height: image.height, settings: $0) }
+                loaded.windows = windows ?? []
+                if let windows, windows.count > 1 {
+                    open = (loaded, image, try image.bytes(), 0)
+                    return nil
+                }
+                loaded.prepared = [try transform.prepare(image, filename: path, device: device)]
+                if keepOriginals { loaded.original = image }
+            } catch {
+                loaded.error = error
+            }
+            return loaded
+        }
+
+        /// Up to `room` more windows of the open image, as one part; the last part closes it.
+        func windowsOfOpen(room: Int) -> Loaded {
+            guard let (first, image, pixels, start) = open else { preconditionFailure("no open image") }
+            var entry = first, next = start
+            entry.lastPart = false
+            do {
+                while entry.prepared.count < room && next < entry.windows.count {
+                    let crop = try TiledInference.crop(image, pixels: pixels, to: entry.windows[next])
+                    entry.prepared.append(try transform.prepare(crop, filename: entry.item.path, device: device))
+                    next += 1
+                }
+            } catch {
+                (entry.prepared, entry.error, next) = ([], error, entry.windows.count)
+            }
+            if next < entry.windows.count {
+                let rest = Loaded(position: entry.position, item: entry.item, windows: entry.windows, size: entry.size)
+                open = (rest, image, pixels, next)
+                return entry
+            }
+            open = nil
+            entry.lastPart = true
+            if keepOriginals && entry.error == nil { entry.original = image }
+            return entry
+        }
+
+        /// The next chunk: up to `batchSize` prepared windows (or a long run of failures, which need no model
         /// time and are reported without waiting); nil at the end.
         func next() -> Chunk? {
             var chunk = Chunk()
-            while position < items.count && chunk.preparedCount < batchSize && chunk.entries.count < batchSize + 8 {
-                let item = items[position]
+            while (open != nil || position < items.count) && chunk.preparedCount < batchSize
+                    && chunk.entries.count < batchSize + 8 {
                 let t0 = monotonicSeconds()
-                var loaded = Loaded(position: position, item: item)
-                do {
-                    let image = try ImageTransform.loadImage(path: item.path)
-                    loaded.prepared = try transform.prepare(image, filename: item.path, device: device)
-                    if keepOriginals { loaded.original = image }
-                } catch {
-                    loaded.error = error
+                if open != nil {
+                    chunk.entries.append(windowsOfOpen(room: batchSize - chunk.preparedCount))
+                } else if let loaded = loadNext() {
+                    chunk.entries.append(loaded)
                 }
                 let dt = monotonicSeconds() - t0
                 chunk.decodeSeconds += dt
                 decodeSeconds += dt
-                chunk.entries.append(loaded)
-                position += 1
             }
             return chunk.entries.isEmpty ? nil : chunk
         }
@@ -148,7 +215,7 @@ public final class BatchInference {
         var stats = BatchInferenceStats()
         let start = monotonicSeconds()
         let producer = ChunkProducer(items: items, transform: detector.transform, device: detector.device,
-                                     batchSize: batchSize, keepOriginals: keepOriginals)
+                                     batchSize: batchSize, keepOriginals: keepOriginals, tiling: tiling)
         // prefetchBatches == 0: decode on the calling thread, between batches (no overlap; for comparisons)
         let queue = prefetchBatches > 0 ? BoundedQueue<Chunk>(capacity: prefetchBatches) : nil
         let decoderDone = DispatchSemaphore(value: 0)
@@ -171,38 +238,42 @@ public final class BatchInference {
             }
         }
 
-        while true {
+        // Whole images: each chunk is one batch. Tiled: windows wait in `queued` until a full batch is there (or
+        // the inputs end), so batches may span images; an image is handed over once all its windows are done.
+        var pending: [Loaded] = [], queued: [PreparedImage] = [], done: [Detections] = []
+        var parts: [Detections] = []  // the detections of the earlier parts of the image at the front
+        var finished = false
+        while !finished {
             let w0 = monotonicSeconds()
             let popped: Chunk?
             if let queue { popped = queue.pop() } else { popped = producer.next() }
-            guard let chunk = popped else { break }
-            stats.waitSeconds += monotonicSeconds() - w0
-            let ready = chunk.entries.filter { $0.prepared != nil }
-            var detections: [Detections] = []
-            if !ready.isEmpty {
+            if let chunk = popped {
+                stats.waitSeconds += monotonicSeconds() - w0
+                for var entry in chunk.entries {  // the tensors wait in `queued` only, and are freed when run
+                    queued += entry.prepared
+                    entry.partWindows = entry.prepared.count
+                    entry.prepared = []
+                    pending.append(entry)
+                }
+            } else {
+                finished = true
+            }
+            while !queued.isEmpty && (queued.count >= batchSize || finished || tiling == nil) {
+                let batch = Array(queued.prefix(batchSize))
+                queued.removeFirst(batch.count)
                 let m0 = monotonicSeconds()
-                detections = try detector.detect(ready.map { $0.prepared! })
+                done += try detector.detect(batch)
                 stats.modelSeconds += monotonicSeconds() - m0
                 stats.batches += 1
+                stats.windows += batch.count
             }
-            var next = 0
-            for entry in chunk.entries {
-                let c0 = monotonicSeconds()
-                let result: InferenceResult
-                if let prepared = entry.prepared {
-                    let shape = prepared.meta.oriShape
-                    result = InferenceResult(item: entry.item, position: entry.position, detections: detections[next],
-                                             error: nil, original: entry.original, size: (shape.h, shape.w))
-                    next += 1
-                } else {
-                    result = InferenceResult(item: entry.item, position: entry.position, detections: nil,
-                                             error: entry.error, original: nil, size: nil)
-                    stats.failed += 1
-                }
-                stats.images += 1
-                try body(result)
-                stats.consumerSeconds += monotonicSeconds() - c0
-                progress?.advance(failed: result.error != nil)
+            while let entry = pending.first, entry.partWindows <= done.count {
+                pending.removeFirst()
+                parts += done.prefix(entry.partWindows)
+                done.removeFirst(entry.partWindows)
+                guard entry.lastPart else { continue }
+                try deliver(entry, parts, &stats, progress: progress, body)
+                parts = []
             }
         }
         if !decoderJoined {
@@ -212,5 +283,41 @@ public final class BatchInference {
         stats.decodeSeconds = producer.decodeSeconds
         stats.seconds = monotonicSeconds() - start
         return stats
+    }
+
+    /// Hands one loaded (or failed) item with its windows' detections to `body`.
+    private func deliver(_ entry: Loaded, _ own: [Detections], _ stats: inout BatchInferenceStats,
+                         progress: ProgressReporter?, _ body: (InferenceResult) throws -> Void) throws {
+        let result: InferenceResult
+        if entry.error == nil {
+            let m0 = monotonicSeconds()
+            let merged = try mergeWindows(own, entry.windows)
+            stats.modelSeconds += monotonicSeconds() - m0
+            result = InferenceResult(item: entry.item, position: entry.position, detections: merged,
+                                     error: nil, original: entry.original, size: entry.size, windows: own.count)
+        } else {
+            result = InferenceResult(item: entry.item, position: entry.position, detections: nil,
+                                     error: entry.error, original: nil, size: nil, windows: 0)
+            stats.failed += 1
+        }
+        stats.images += 1
+        let c0 = monotonicSeconds()
+        try body(result)
+        stats.consumerSeconds += monotonicSeconds() - c0
+        progress?.advance(failed: result.error != nil)
+    }
+
+    /// The image's detections from those of its windows: as they are for one window (the whole image), else
+    /// placed in the image and merged (`TiledInference.merge` with the config's NMS IoU threshold and max_per_img).
+    private func mergeWindows(_ perWindow: [Detections], _ windows: [TileWindow]) throws -> Detections {
+        guard perWindow.count > 1, let tiling else { return perWindow[0] }
+        var placed: [TileDetection] = []
+        for (index, (dets, window)) in zip(perWindow, windows).enumerated() {
+            placed += TiledInference.place(try dets.rows(), window: index, of: window, edgeMargin: tiling.edgeMargin)
+        }
+        let cfg = detector.config.model.testCfg
+        let merged = TiledInference.merge(placed, iouThreshold: cfg.nmsIouThreshold,
+                                          coverThreshold: tiling.coverThreshold, maxPerImage: cfg.maxPerImg)
+        return try TiledInference.detections(merged)
     }
 }

@@ -26,6 +26,8 @@ public struct InferOptions: Sendable {
     public var recursive = false
     /// JPEG quality of drawn `.jpg` files.
     public var jpegQuality = 90
+    /// Tiled inference (sliding windows merged into full-image detections); nil: whole images.
+    public var tiling: TileSettings?
 
     public init(outputDirectory: String, batchSize: Int = 1, scoreThreshold: Double? = nil, draw: Bool = true,
                 recursive: Bool = false) {
@@ -60,6 +62,8 @@ public struct InferImageRecord: Sendable {
     public var width: Int?
     public var height: Int?
     public var detections: Int
+    /// Windows of a tiled run (nil when not tiled).
+    public var windows: Int?
     /// Path of the drawn image relative to the output folder (`vis/...`).
     public var drawn: String?
     public var error: String?
@@ -80,6 +84,8 @@ public struct InferSummary: Sendable {
     public var summaryPath = ""
     /// The `vis` folder, when drawing.
     public var visDirectory: String?
+    /// The tile settings of a tiled run.
+    public var tiling: TileSettings?
 
     /// Images that failed plus unusable inputs.
     public var failedCount: Int { images.filter { $0.error != nil }.count + inputProblems.count }
@@ -100,6 +106,11 @@ public struct InferSummary: Sendable {
                                     (prefetchBatches > 0 ? "in the background" : "inline") as NSString, s.waitSeconds),
             "results:    \(resultsPath)",
         ]
+        if let tiling {
+            lines.insert("tiles:      \(tiling.width)x\(tiling.height), overlap \(Self.number(tiling.overlap)): \(s.windows) windows "
+                         + String(format: "(%.1f per image)", succeededCount > 0 ? Double(s.windows) / Double(succeededCount) : 0),
+                         at: 2)
+        }
         if let visDirectory { lines.append("drawn:      \(drawnCount) images in \(visDirectory)/") }
         return lines.joined(separator: "\n")
     }
@@ -159,6 +170,7 @@ public enum InferenceRun {
         summary.prefetchBatches = max(0, options.prefetchBatches)
         let threshold = options.scoreThreshold ?? detector.config.model.testCfg.scoreThr
         summary.scoreThreshold = threshold
+        summary.tiling = options.tiling
         let visDir = (out as NSString).appendingPathComponent("vis")
         if options.draw { summary.visDirectory = visDir }
         let names = InferenceInputs.outputNames(for: files)
@@ -172,13 +184,15 @@ public enum InferenceRun {
 
         for problem in inputProblems { report(problem.description) }
         let runner = BatchInference(detector: detector, batchSize: options.batchSize,
-                                    prefetchBatches: options.prefetchBatches, keepOriginals: options.draw)
+                                    prefetchBatches: options.prefetchBatches, keepOriginals: options.draw,
+                                    tiling: options.tiling)
         var records: [InferImageRecord] = [], detections: [InferDetection] = []
         let start = monotonicSeconds()
         var stats = try runner.run(items, progress: progress) { result in
             let file = result.item.path
             var record = InferImageRecord(imageId: result.item.id, file: file, width: result.size?.width,
-                                          height: result.size?.height, detections: 0)
+                                          height: result.size?.height, detections: 0,
+                                          windows: options.tiling == nil ? nil : result.windows)
             guard let dets = result.detections else {
                 let message = "\(result.error.map { "\($0)" } ?? "failed")"
                 record.error = message
@@ -249,6 +263,7 @@ public enum InferenceRun {
                 continue
             }
             out += ", \"width\": \(r.width ?? 0), \"height\": \(r.height ?? 0), \"detections\": \(r.detections)"
+            if let windows = r.windows { out += ", \"windows\": \(windows)" }
             if let drawn = r.drawn { out += ", \"drawn\": \(JSONText.quote(drawn))" }
             out += "}"
         }
@@ -259,6 +274,10 @@ public enum InferenceRun {
         out += "  \"num_detections\": \(s.detections.count),\n"
         out += "  \"score_thr\": \(JSONText.number(s.scoreThreshold)),\n"
         out += "  \"batch_size\": \(s.batchSize),\n"
+        if let t = s.tiling {
+            out += "  \"tile\": {\"width\": \(t.width), \"height\": \(t.height), \"overlap\": \(JSONText.number(t.overlap)), "
+                + "\"cover_thr\": \(JSONText.number(t.coverThreshold)), \"windows\": \(s.stats.windows)},\n"
+        }
         out += "  \"seconds\": \(JSONText.number(s.stats.seconds)),\n"
         out += "  \"images_per_second\": \(JSONText.number(s.stats.imagesPerSecond))\n}\n"
         return Data(out.utf8)
