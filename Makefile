@@ -1,5 +1,6 @@
 # GHM on libtorch. Two commands on a fresh machine:
-#   make demo   builds everything and runs the main job on an embedded default
+#   make demo   builds everything and runs the main job on an embedded default: parity with MMDetection, then
+#               fine-tuning on real aerial images (tools/finetune_demo.sh; `make demo-finetune` runs only that)
 #   make test   builds everything and runs the test suite
 # Every target is idempotent and quick when nothing changed.
 #
@@ -14,7 +15,7 @@ DIST := $(ROOT)/dist
 # build-progress lines hidden from the output
 QUIET := ^(\[[0-9]+/[0-9]+\] |Building for |Write |Compiling |Linking |Fetching |Fetched |Computing |Computed |Creating working copy|Working copy )
 
-.PHONY: all setup mmdet-env shim build test demo bench fuzz clean info
+.PHONY: all setup mmdet-env shim build test demo demo-finetune bench fuzz clean info
 
 all: build
 
@@ -53,6 +54,12 @@ test: build mmdet-env
 
 demo: build mmdet-env
 	@tools/demo.sh
+	@echo
+	@tools/finetune_demo.sh
+
+# Fine-tuning on the deepforest wheel's NEON tree-crown images (GHM_DEMO_CHECKPOINT=file.pth: your start weights)
+demo-finetune: build
+	@tools/finetune_demo.sh
 
 # Benchmarks: ratios against the Python reference measured in the same run.
 bench: build mmdet-env
