@@ -127,6 +127,34 @@ final class ConvertTests: XCTestCase {
         ])
     }
 
+    /// The binary: a rejected box means exit 1 and no output file (nothing half-written); --allow-bad writes the
+    /// good boxes and exits 0.
+    func testCommandExitCodesAndNothingWrittenOnRejects() throws {
+        let ghm = Repo.path(".build/debug/ghm")
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: ghm), "build the ghm binary first (swift build)")
+        try writeImage(dir, "a.png", width: 60, height: 40)
+        let xml = voc("a.png", size: (60, 40), [vocObject("tree", ["1", "2", "11", "12"]), vocObject("tree", ["30", "5", "20", "9"])])
+        let xmlPath = try write(xml, dir, "a.xml")
+        let out = dir + "/out/all.json"
+        let rejected = try runProcess(ghm, ["dataset", "convert", "--voc", dir, "--out", out])
+        XCTAssertEqual(rejected.status, 1, rejected.stderr)
+        XCTAssertTrue(rejected.stderr.contains("\(xmlPath):\(lineOfSecondXmin(xml)): rejected: xmax <= xmin"),
+                      rejected.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: dir + "/out")) ?? [], [], "no temporary file left")
+        let allowed = try runProcess(ghm, ["dataset", "convert", "--voc", dir, "--out", out, "--allow-bad"])
+        XCTAssertEqual(allowed.status, 0, allowed.stderr)
+        let coco = try COCODataset.load(path: out)
+        XCTAssertEqual(coco.annotations.map(\.bbox), [COCOBox(x: 1, y: 2, width: 10, height: 10)])
+        let usage = try runProcess(ghm, ["dataset", "tile", "--ann", out, "--images", dir, "--size", "0x400", "--out", dir + "/tiles"])
+        XCTAssertNotEqual(usage.status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/tiles/annotations.json"))
+    }
+
+    func lineOfSecondXmin(_ xml: String) -> Int {
+        xml.split(separator: "\n", omittingEmptySubsequences: false).enumerated().filter { $0.element.contains("<xmin>") }[1].offset + 1
+    }
+
     func testCSVRowsWithHeaderEmptyImagesAndBadRows() throws {
         try writeImage(dir, "p.png", width: 60, height: 50)
         try writeImage(dir, "q.png", width: 30, height: 30)
