@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unordered_map>
 #include <vector>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/headeronly/version.h>
 
@@ -290,6 +291,14 @@ int gt_randint(int64_t low, int64_t high, const int64_t *shape, int32_t ndim, in
   });
 }
 int gt_randperm(int64_t n, gt_tensor *out) { return guard(__func__, [&] { put(ARG(out), at::randperm(n)); }); }
+int gt_randperms_seeded(const int64_t *ns, int32_t count, uint64_t seed, gt_tensor *outs) {
+  return guard(__func__, [&] {
+    // g = torch.Generator(); g.manual_seed(seed); then torch.randperm(ns[i], generator=g) in turn
+    auto gen = at::detail::createCPUGenerator(seed);
+    if (count < 0) throw std::invalid_argument("negative count");
+    for (int32_t i = 0; i < count; ++i) put(&ARG(outs)[i], at::randperm(ARG(ns)[i], gen));
+  });
+}
 int gt_random_(gt_tensor t, int32_t kind, double a, double b) {
   return guard(__func__, [&] {
     at::NoGradGuard ng;

@@ -68,6 +68,9 @@ int gt_linspace(double start, double end, int64_t steps, int32_t dtype, int32_t 
 int gt_random(int32_t kind, const int64_t *shape, int32_t ndim, int32_t dtype, int32_t dev_type, int32_t dev_index, gt_tensor *out);
 int gt_randint(int64_t low, int64_t high, const int64_t *shape, int32_t ndim, int32_t dtype, gt_tensor *out);
 int gt_randperm(int64_t n, gt_tensor *out);
+/* torch.randperm(ns[i], generator=g) for i in 0..<count, in turn, from one private generator seeded `seed`
+   (g = torch.Generator(); g.manual_seed(seed)); the global generator is untouched. outs: `count` handles. */
+int gt_randperms_seeded(const int64_t *ns, int32_t count, uint64_t seed, gt_tensor *outs);
 /* in place: kind 0 normal_(a=mean, b=std), 1 uniform_(a=from, b=to) */
 int gt_random_(gt_tensor t, int32_t kind, double a, double b);
 

@@ -60,6 +60,15 @@ extension Tensor {
         try make("randperm") { gt_randperm(Int64(n), $0) }
     }
 
+    /// `g = torch.Generator(); g.manual_seed(seed)`, then `torch.randperm(n, generator=g)` for each n in turn: the
+    /// same permutations as Python torch; the global generator is not touched.
+    public static func randperms(_ ns: [Int], seed: UInt64) throws(TorchError) -> [Tensor] {
+        let sizes = ns.map { Int64($0) }
+        var handles = [gt_tensor](repeating: gt_tensor(ptr: nil), count: sizes.count)
+        try check("randperm", gt_randperms_seeded(sizes, Int32(sizes.count), seed, &handles))
+        return handles.map { Tensor(owning: $0) }
+    }
+
     /// In place: `normal_(mean, std)`.
     @discardableResult
     public func normal_(mean: Double = 0, std: Double = 1) throws(TorchError) -> Tensor {

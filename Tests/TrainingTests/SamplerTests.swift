@@ -78,4 +78,51 @@ final class SamplerTests: XCTestCase {
             }
         }
     }
+
+    /// mmdet's DistributedGroupSampler (torch generator seeded seed + epoch) for several geometries, seeds, ranks
+    /// and epochs: every rank's order equal, lengths equal, and the ranks together cover the padded epoch.
+    func testDistributedGroupSamplerMatchesMMDetection() throws {
+        let cases: [(flags: [Int], spg: Int, replicas: Int, seed: Int)] = [
+            ([1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1], 2, 2, 0),
+            ([1, 1, 1, 1, 1], 2, 2, 42),
+            ([0, 0, 0, 1], 3, 4, 7),
+            (Array(repeating: 0, count: 11) + Array(repeating: 1, count: 30), 2, 8, 2026),
+            ([1], 2, 3, 3),
+            ([0, 1, 0, 1, 1, 1, 0], 1, 2, 99),
+        ]
+        let json = try String(data: JSONSerialization.data(withJSONObject: cases.map {
+            ["flags": $0.flags, "spg": $0.spg, "replicas": $0.replicas, "seed": $0.seed] as [String: Any] }), encoding: .utf8)!
+        let out = try mmdetPython("""
+            import json, numpy as np
+            from mmdet.datasets.samplers import DistributedGroupSampler
+            class DS:
+                def __init__(self, flags): self.flag = np.array(flags, dtype=np.uint8)
+                def __len__(self): return len(self.flag)
+            res = []
+            for c in json.loads('\(json)'):
+                ranks = []
+                for r in range(c['replicas']):
+                    s = DistributedGroupSampler(DS(c['flags']), c['spg'], num_replicas=c['replicas'], rank=r, seed=c['seed'])
+                    epochs = []
+                    for e in range(3):
+                        s.set_epoch(e)
+                        epochs.append([int(i) for i in s])
+                    ranks.append(epochs)
+                res.append(ranks)
+            out['cases'] = res
+            """)
+        let expected = try XCTUnwrap(out["cases"] as? [[[[Int]]]])
+        XCTAssertEqual(expected.count, cases.count)
+        for (c, want) in zip(cases, expected) {
+            for rank in 0..<c.replicas {
+                let sampler = DistributedGroupSampler(flags: c.flags, samplesPerGPU: c.spg, numReplicas: c.replicas,
+                                                      rank: rank, seed: c.seed)
+                for e in 0..<3 {
+                    let order = try sampler.epochOrder(epoch: e)
+                    XCTAssertEqual(order, want[rank][e], "case \(c), rank \(rank), epoch \(e)")
+                    XCTAssertEqual(order.count, sampler.numSamples)
+                }
+            }
+        }
+    }
 }
