@@ -336,6 +336,8 @@ public final class Trainer {
         defer { restoreSignalHandlers() }
         var stopAfter = options.stopAfterIterations
         if let s = stopAfter, s <= iteration { stopAfter = nil }
+        // a signal arrived, or --stop-after's iteration count is reached
+        func stopRequested() -> Bool { pendingSignal != 0 || (stopAfter.map { iteration >= $0 } ?? false) }
         let logInterval = Swift.max(1, config.logConfig.interval)
         var timeTotal = 0.0
         let startIteration = iteration
@@ -391,7 +393,7 @@ public final class Trainer {
                     logTrain(log, avg, lr: lr, timeTotal: timeTotal, done: iteration - startIteration)
                     buffer.clear()
                 }
-                if pendingSignal != 0 || (stopAfter.map { iteration >= $0 } ?? false) {
+                if stopRequested() {
                     let sig = pendingSignal
                     if innerIteration == itersPerEpoch { break }  // the epoch's end saves below
                     let ck = try saveCheckpoint(name: "iter_\(iteration).pth", log: log)
@@ -405,7 +407,7 @@ public final class Trainer {
             epoch += 1
             innerIteration = 0
             epochStartRandom = rng
-            if epoch % Swift.max(1, config.checkpointConfig.interval) == 0 || pendingSignal != 0 || (stopAfter.map { iteration >= $0 } ?? false) {
+            if epoch % Swift.max(1, config.checkpointConfig.interval) == 0 || stopRequested() {
                 _ = try saveCheckpoint(name: "epoch_\(epoch).pth", log: log)
                 removeOldCheckpoints()
             }
@@ -413,7 +415,7 @@ public final class Trainer {
                 try evaluate(log: log)
                 model.train()
             }
-            if pendingSignal != 0 || (stopAfter.map { iteration >= $0 } ?? false) {
+            if stopRequested() {
                 let sig = pendingSignal
                 if epoch < config.runner.maxEpochs {
                     return TrainOutcome(status: sig != 0 ? .interrupted(signal: Int32(sig)) : .stoppedAfter(iterations: iteration),
