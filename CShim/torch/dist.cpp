@@ -145,7 +145,8 @@ int gt_dist_available(int32_t *gloo, int32_t *nccl, char *reason, size_t cap) {
     *nccl = 1;
 #else
     *nccl = 0;
-    if (why.empty()) why = "NCCL not compiled in (this libtorch has no CUDA or no NCCL headers); Gloo only";
+    if (why.empty())
+      why = "NCCL not compiled in (this libtorch has no CUDA, or its ProcessGroupNCCL.hpp does not compile here)";
 #endif
     write_string(why, reason, cap, false);
   });

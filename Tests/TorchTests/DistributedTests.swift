@@ -1,3 +1,4 @@
+import CGHMTorch
 import Foundation
 import TestSupport
 import Torch
@@ -56,6 +57,18 @@ final class DistributedTests: XCTestCase {
         XCTAssertThrowsError(try ProcessGroup(rank: 0, worldSize: 1, masterAddress: "127.0.0.1", masterPort: 0)) {
             XCTAssertTrue("\($0)".contains("master port 0"), "\($0)")
         }
+    }
+
+    /// The C API: a NULL group handle or tensor array is an error that names the function and the argument.
+    func testNullArgumentsAreErrors() throws {
+        try XCTSkipUnless(ProcessGroup.availability.gloo, ProcessGroup.availability.reason)
+        let null = gt_process_group(ptr: nil)
+        XCTAssertNotEqual(gt_dist_barrier(null), 0)
+        XCTAssertEqual(String(cString: gt_last_error()), "gt_dist_barrier: pg is a NULL process group handle")
+        XCTAssertNotEqual(gt_dist_all_reduce_sum(null, nil, 0), 0)
+        XCTAssertEqual(String(cString: gt_last_error()), "gt_dist_all_reduce_sum: pg is a NULL process group handle")
+        XCTAssertNotEqual(gt_dist_init(0, 1, nil, 29557, 1000, nil), 0)
+        XCTAssertEqual(String(cString: gt_last_error()), "gt_dist_init: master_addr is NULL")
     }
 
     /// A group of one: the sum and the broadcast leave the values, the mean divides by 1, int64 works, the barrier
