@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs, idempotently and quickly when everything is already there:
-#   1. Debian packages: libopencv-dev, cmake, ninja-build (apt-get update only when something is missing);
+#   1. Debian packages: libopencv-dev, cmake, ninja-build, libgloo-dev (Gloo's headers for the
+#      c10d shim) (apt-get update only when something is missing);
 #   2. the project-local Python environment .venv with torch==2.13.0+cpu (fallback torch==2.13.0), numpy,
 #      safetensors and the Python test dependencies.
 # Usage: tools/setup.sh            (from anywhere; the repository root is found from this file's location)
@@ -11,7 +12,7 @@ cd "$root"
 say() { printf '[setup] %s\n' "$*"; }
 
 # ---- Debian packages ----
-pkgs=(libopencv-dev cmake ninja-build)
+pkgs=(libopencv-dev cmake ninja-build libgloo-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

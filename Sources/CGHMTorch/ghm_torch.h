@@ -208,6 +208,29 @@ int gt_grad(gt_tensor t, gt_tensor *out);
 int gt_zero_grad(gt_tensor t, int32_t set_to_none);
 int gt_is_leaf(gt_tensor t, int32_t *out);
 
+/* ---- distributed collectives (c10d; CShim/torch/dist.cpp) ----
+ * A process group of world_size processes: Gloo for CPU tensors, NCCL for CUDA tensors where the libtorch has CUDA
+ * and the shim was built with it. Rank 0 hosts the rendezvous store (a c10d TCPStore) on master_addr:master_port; the
+ * others connect to it. Every collective blocks until done and fails, never hangs, when a peer dies or stays away
+ * longer than timeout_ms (the message names the failure, e.g. Gloo's "Connection closed by peer"). */
+typedef struct gt_process_group { void *ptr; } gt_process_group;
+
+/* What this build of the shim can do: *gloo and *nccl are 1 when compiled in (NCCL is usable only with CUDA devices);
+ * reason (may be NULL when cap is 0) gets "" or why distributed training is not available. */
+int gt_dist_available(int32_t *gloo, int32_t *nccl, char *reason, size_t cap);
+/* Joins (world_size ranks, 0 <= rank < world_size) and writes a new handle, released with gt_dist_destroy. */
+int gt_dist_init(int32_t rank, int32_t world_size, const char *master_addr, int32_t master_port, int64_t timeout_ms,
+                 gt_process_group *out);
+int gt_dist_destroy(gt_process_group pg);
+/* The backends this group uses, e.g. "gloo" or "gloo+nccl". */
+int gt_dist_backend(gt_process_group pg, char *buf, size_t cap);
+/* Sum over the ranks, in place, of n tensors (all ranks pass the same shapes and dtypes in the same order). The
+ * tensors of one dtype and device travel as one flat buffer (one collective), and are copied back. */
+int gt_dist_all_reduce_sum(gt_process_group pg, const gt_tensor *tensors, int32_t n);
+/* Every rank's n tensors take root's values, in place; one flat buffer per dtype and device, like all-reduce. */
+int gt_dist_broadcast(gt_process_group pg, const gt_tensor *tensors, int32_t n, int32_t root);
+int gt_dist_barrier(gt_process_group pg);
+
 /* ---- testing ---- */
 /* For tests of the boundary only: an uninitialised 1-D tensor of n elements of any c10::ScalarType on any
  * c10::DeviceType (raw libtorch codes, e.g. 9 ComplexFloat, 27 UInt16; device 14 meta), including the ones every other

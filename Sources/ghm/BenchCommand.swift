@@ -8,7 +8,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print ratios against the Python reference measured in the same run.",
-        subcommands: [BenchDetect.self, BenchTrain.self, BenchLoss.self, BenchCocoEval.self, BenchCheckpoint.self])
+        subcommands: [BenchDetect.self, BenchTrain.self, BenchLoss.self, BenchCocoEval.self, BenchCheckpoint.self,
+                      BenchDist.self, BenchDistWorker.self])
 }
 
 struct BenchOptions: ParsableArguments {
@@ -184,6 +185,93 @@ struct BenchCheckpoint: ParsableCommand {
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             print(try CheckpointBenchmark.run(path: path, python: py, runs: options.runs,
                                               memoryProbe: [exe, "inspect", path, "--peak-memory"]))
+        }
+    }
+}
+
+struct BenchDist: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dist",
+        abstract: "All-reduce of a gradient-sized tensor list across 2 local processes: Swift (c10d Gloo) vs torch.distributed.",
+        discussion: """
+            Starts --world local processes of this binary (a hidden worker mode, with RANK, WORLD_SIZE, LOCAL_RANK, \
+            MASTER_ADDR=127.0.0.1 and a free MASTER_PORT set, as torchrun does). Each fills float32 tensors (sizes of \
+            3·3·512·512 and 3·3·256·256 conv weights and their biases, summing to --floats) with rank-dependent \
+            integers, all-reduces them once and checks the sums exactly, then times --iterations all-reduces (one \
+            flat buffer per call, copied back). Then tools/bench_dist.py in .venv does the same with \
+            torch.distributed (gloo), started the same way; the ratio of rank 0's medians is printed. \
+            --verify instead checks sum, mean, broadcast and barrier on several shapes and dtypes.
+            """)
+
+    @Option(help: "Floats all-reduced per call (default: 38M, about RetinaNet-GHM's parameter count).")
+    var floats = 38_000_000
+    @Option(help: "Timed all-reduces (the median is reported).")
+    var iterations = 10
+    @Option(help: "Processes.")
+    var world = 2
+    @Option(help: "Seconds a collective may wait for a peer before it fails.")
+    var timeout = 60
+    @Flag(help: "Check every collective exactly on several shapes and dtypes instead of timing (Swift only).")
+    var verify = false
+    @Option(help: "The project folder with tools/ and .venv (default: found automatically).")
+    var repo: String?
+
+    func validate() throws {
+        guard floats >= 1, iterations >= 1, world >= 1, timeout >= 1 else {
+            throw ValidationError("--floats, --iterations, --world and --timeout must be ≥ 1")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            guard ProcessGroup.availability.gloo else {
+                throw ToolError("distributed training is not available: \(ProcessGroup.availability.reason)")
+            }
+            let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            var args = ["bench", "dist-worker", "--timeout", "\(timeout)"]
+            args += verify ? ["--verify"] : ["--floats", "\(floats)", "--iterations", "\(iterations)"]
+            if verify {
+                let ws = try DistBenchmark.launch(exe, args, world: world, port: try DistBenchmark.freePort(),
+                                                  deadline: Double(timeout) * 3 + 60)
+                for w in ws {
+                    print("rank \(w.rank): exit \(w.status)")
+                    print(w.stdout.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+                    if w.status != 0 { FileHandle.standardError.write(Data(w.stderr.utf8)) }
+                }
+                if ws.contains(where: { $0.status != 0 }) { throw ExitCode(1) }
+                return
+            }
+            print(try DistBenchmark.report(executable: exe, workerArguments: args, root: try? ProjectRoot.find(repo),
+                                           floats: floats, iterations: iterations, world: world, timeoutSeconds: timeout))
+        }
+    }
+}
+
+/// One process of `ghm bench dist` (and of the distributed tests): joins the group from torchrun's variables.
+struct BenchDistWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dist-worker", abstract: "A worker process of `ghm bench dist`.", shouldDisplay: false)
+
+    @Option var floats = 38_000_000
+    @Option var iterations = 10
+    @Option var timeout = 60
+    @Flag var verify = false
+    @Option(help: "For tests: this rank kills itself (SIGKILL) right after joining, before the first collective.")
+    var crashRank: Int?
+
+    func run() throws {
+        try reportingErrors {
+            let g = try ProcessGroup.fromEnvironment(timeout: .seconds(timeout))
+            print("rank \(g.rank) of \(g.worldSize) joined (\(g.backend))")
+            if g.rank == crashRank {
+                fflush(stdout)
+                kill(getpid(), SIGKILL)
+            }
+            if verify {
+                for line in try DistWorker.verify(g) { print(line) }
+            } else {
+                print(try DistWorker.bench(g, floats: floats, iterations: iterations))
+            }
         }
     }
 }

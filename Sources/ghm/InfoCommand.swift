@@ -6,7 +6,7 @@ import TorchNN
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
-        abstract: "Print the libtorch and OpenCV versions, threads and CUDA devices.")
+        abstract: "Print the libtorch and OpenCV versions, threads, CUDA devices and distributed backends.")
 
     @Option(name: .long, help: "Intra-op threads to set before printing (default: libtorch's choice).")
     var threads: Int?
@@ -20,7 +20,16 @@ struct InfoCommand: ParsableCommand {
         print("threads:       \(Torch.threads)")
         print("CUDA:          \(Torch.cudaAvailable ? "available" : "not available"), \(Torch.cudaDeviceCount) device(s)")
         print("OpenCV:        \(Image.openCVVersion)")
+        print("distributed:   \(distributedLine())")
         if forward { try smokeForward() }
+    }
+
+    /// Whether data-parallel collectives are compiled in (Gloo for CPU, NCCL for CUDA tensors), or why not.
+    func distributedLine() -> String {
+        let a = ProcessGroup.availability
+        guard a.gloo else { return "not available: \(a.reason)" }
+        return a.nccl ? "available (Gloo for CPU tensors, NCCL for CUDA tensors)"
+            : "available (Gloo for CPU tensors; \(a.reason))"
     }
 
     /// A seeded conv → BN → ReLU → max-pool forward on a random image: shape and checksum.
