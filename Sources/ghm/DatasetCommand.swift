@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Inference
 import Support
 
 /// `ghm dataset …`: the data tools for fine-tuning on your own data.
@@ -178,16 +179,20 @@ struct DatasetTileCommand: ParsableCommand {
     @Flag(name: .long, help: "No progress line.")
     var quiet = false
 
+    static let formats = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "source"]
+
     func parsedSize() throws -> (Int, Int) {
-        let parts = size.lowercased().split(separator: "x").map { Int($0) }
-        guard (parts.count == 1 || parts.count == 2), parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
+        guard let s = TileSettings.parseSize(size) else {
             throw ValidationError("--size must be WxH or N with positive integers, found '\(size)'")
         }
-        return (parts[0]!, parts.count == 2 ? parts[1]! : parts[0]!)
+        return s
     }
 
     func validate() throws {
         _ = try parsedSize()
+        guard Self.formats.contains(format.lowercased()) else {
+            throw ValidationError("--format must be one of \(Self.formats.joined(separator: ", ")), found '\(format)'")
+        }
         guard overlap >= 0 && overlap < 1 else { throw ValidationError("--overlap must be in [0, 1)") }
         guard minVisible > 0 && minVisible <= 1 else { throw ValidationError("--min-visible must be in (0, 1]") }
     }
@@ -197,7 +202,7 @@ struct DatasetTileCommand: ParsableCommand {
             let (w, h) = try parsedSize()
             let input = try DatasetFile.load(path: ann)
             let options = DatasetTiler.Options(tileWidth: w, tileHeight: h, overlap: overlap, minVisible: minVisible,
-                                               imagesDir: images, outDir: out, ext: format == "source" ? nil : format,
+                                               imagesDir: images, outDir: out, ext: format.lowercased() == "source" ? nil : format.lowercased(),
                                                skipEmpty: skipEmpty)
             let progress = quiet ? nil : ProgressReporter(total: input.coco.images.count, label: "tile")
             var tiler = DatasetTiler(options: options, log: IssueLog(onIssue: { issue in
@@ -265,7 +270,7 @@ struct DatasetSplitCommand: ParsableCommand {
             try halves.val.write(to: outVal)
             for (name, half, path) in [("train", halves.train, outTrain), ("val", halves.val, outVal)] {
                 let stats = DatasetStats(half)
-                printSummary("[split] \(name): \(stats.sources) sources, \(stats.images) images, \(stats.boxes) boxes → \(path)")
+                printSummary("[split] \(name): \(stats.sources) source\(stats.sources == 1 ? "" : "s"), \(stats.images) images, \(stats.boxes) boxes → \(path)")
             }
         }
     }

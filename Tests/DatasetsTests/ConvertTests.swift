@@ -147,7 +147,11 @@ final class ConvertTests: XCTestCase {
         let coco = try COCODataset.load(path: out)
         XCTAssertEqual(coco.annotations.map(\.bbox), [COCOBox(x: 1, y: 2, width: 10, height: 10)])
         let usage = try runProcess(ghm, ["dataset", "tile", "--ann", out, "--images", dir, "--size", "0x400", "--out", dir + "/tiles"])
-        XCTAssertNotEqual(usage.status, 0)
+        XCTAssertEqual(usage.status, 64, "a usage error")
+        XCTAssertTrue(usage.stderr.contains("--size must be WxH"), usage.stderr)
+        let format = try runProcess(ghm, ["dataset", "tile", "--ann", out, "--images", dir, "--format", "gif", "--out", dir + "/tiles"])
+        XCTAssertEqual(format.status, 64, "checked before any tile is cut")
+        XCTAssertTrue(format.stderr.contains("--format must be one of"), format.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/tiles/annotations.json"))
     }
 
