@@ -89,6 +89,8 @@ public final class Trainer {
     public let options: TrainOptions
     public let model: RetinaNet
     public let dataset: TrainDataset
+    /// `data.val`, read and checked once before training (nil with `validate` off), as mmdet's EvalHook builds it.
+    let valDataset: COCODataset?
     public let sampler: GroupSampler
     public let pipeline: TrainPipeline
     public let schedule: LRSchedule
@@ -121,6 +123,7 @@ public final class Trainer {
         dataset = try TrainDataset(config: config.data.train)
         var problems: [String] = []
         for path in dataset.missingFiles() { problems.append("missing image: \(path)") }
+        var loadedVal: COCODataset?
         if options.validate {
             let val = config.data.val
             if !FileManager.default.fileExists(atPath: val.annFile) {
@@ -133,6 +136,7 @@ public final class Trainer {
                         problems.append("data.val: \(val.annFile) gives the classes \(valSet.classNames) but data.train gives "
                                         + "\(dataset.classNames): label i must mean the same class in both (set data.val.classes)")
                     }
+                    loadedVal = valSet
                 } catch {
                     problems.append("data.val: \(error) (or --no-validate)")
                 }
@@ -141,6 +145,7 @@ public final class Trainer {
         guard problems.isEmpty else {
             throw TrainingError("\(problems.count) problem(s) found before training:\n  " + problems.joined(separator: "\n  "))
         }
+        valDataset = loadedVal
         guard !dataset.samples.isEmpty else { throw TrainingError("\(dataset.annFile): no training image left after filtering") }
         let k = config.model.bboxHead.numClasses
         guard k == dataset.catIds.count else {
@@ -508,8 +513,7 @@ public final class Trainer {
     func evaluate(log: TrainLog) throws {
         model.eval()
         let val = config.data.val
-        let dataset = try EvalRun.loadDataset(ann: val.annFile, images: val.imgPrefix, numClasses: config.model.bboxHead.numClasses,
-                                              classes: val.classes)
+        guard let dataset = valDataset else { throw TrainingError("evaluation without data.val (validation was off when the run was built)") }
         let detector = try Detector(model: model, classNames: self.dataset.classNames)
         var failures: [String] = []
         let outcome = try EvalRun.run(detector: detector, dataset: dataset, images: val.imgPrefix, batchSize: 1,

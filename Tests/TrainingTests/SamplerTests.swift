@@ -80,7 +80,7 @@ final class SamplerTests: XCTestCase {
     }
 
     /// mmdet's DistributedGroupSampler (torch generator seeded seed + epoch) for several geometries, seeds, ranks
-    /// and epochs: every rank's order equal, lengths equal, and the ranks together cover the padded epoch.
+    /// and epochs: every rank's order and length equal to mmdet's.
     func testDistributedGroupSamplerMatchesMMDetection() throws {
         let cases: [(flags: [Int], spg: Int, replicas: Int, seed: Int)] = [
             ([1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1], 2, 2, 0),
