@@ -39,22 +39,8 @@ public enum DistBenchmark {
         try (a.to(.float64) - b.to(.float64)).abs().max().item()
     }
 
-    /// A free TCP port on the loopback interface (bound to port 0, then released).
-    public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ToolError("socket() failed") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard ok else { throw ToolError("cannot bind a free port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
+    /// A free TCP port on the loopback interface (`RankLauncher.freePort`).
+    public static func freePort() throws -> Int { try RankLauncher.freePort() }
 
     /// One finished worker process.
     public struct Worker {

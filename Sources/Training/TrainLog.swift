@@ -37,9 +37,20 @@ public struct LogBuffer {
 public final class TrainLog {
     public let textPath: String
     public let jsonPath: String
-    private let text: FileHandle
-    private let json: FileHandle
+    private let text: FileHandle?
+    private let json: FileHandle?
     private let echo: (String) -> Void
+
+    private init() {
+        textPath = ""
+        jsonPath = ""
+        text = nil
+        json = nil
+        echo = { _ in }
+    }
+
+    /// A log that writes nothing (the ranks other than 0 of a distributed run).
+    public static func silent() -> TrainLog { TrainLog() }
 
     public init(workDir: String, timestamp: String, echo: @escaping (String) -> Void) throws {
         textPath = (workDir as NSString).appendingPathComponent("\(timestamp).log")
@@ -67,7 +78,7 @@ public final class TrainLog {
         let stamp = Self.stampFormatter.string(from: Date())
         for line in message.split(separator: "\n", omittingEmptySubsequences: false) {
             let l = "\(stamp) - ghm - INFO - \(line)\n"
-            text.write(Data(l.utf8))
+            text?.write(Data(l.utf8))
         }
         echo(message)
     }
@@ -75,12 +86,12 @@ public final class TrainLog {
     /// One JSON object per line, keys in the given order; doubles at full precision.
     public func json(_ fields: [(String, JSONValue)]) {
         let body = fields.map { "\(JSONText.quote($0.0)): \($0.1.text)" }.joined(separator: ", ")
-        json.write(Data("{\(body)}\n".utf8))
+        json?.write(Data("{\(body)}\n".utf8))
     }
 
     public func close() {
-        try? text.close()
-        try? json.close()
+        try? text?.close()
+        try? json?.close()
     }
 }
 

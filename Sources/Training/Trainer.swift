@@ -34,6 +34,8 @@ public struct TrainOptions {
     public var echo: (String) -> Void = { print($0) }
     /// Where `TORCH_HOME` (torchvision's weight cache) is looked up.
     public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// One process, one rank of a process group, or N ranks' arithmetic in this process.
+    public var parallel: Parallelism = .single
 
     public init(workDir: String, configYAML: String, configName: String) {
         self.workDir = workDir
@@ -91,7 +93,10 @@ public final class Trainer {
     public let dataset: TrainDataset
     /// `data.val`, read and checked once before training (nil with `validate` off), as mmdet's EvalHook builds it.
     let valDataset: COCODataset?
-    public let sampler: GroupSampler
+    /// The epoch order of each rank this process computes: mmdet's `GroupSampler` in one process, its
+    /// `DistributedGroupSampler` (seeded `seed + epoch`) when there are several ranks.
+    public let samplers: [any EpochSampler]
+    public let parallel: Parallelism
     public let pipeline: TrainPipeline
     public let schedule: LRSchedule
     public let optimizer: SGD
@@ -112,6 +117,16 @@ public final class Trainer {
     let timestamp: String
     /// What building the model did (the backbone file), for the log.
     var initNotes: [String] = []
+    /// The model's GHM `acc_sum` buffers (rank 0's state between iterations when ranks are simulated).
+    let ghmBuffers: [(key: String, tensor: Tensor)]
+    /// Each simulated rank's GHM state, `[rank][buffer]`; empty unless ranks are simulated.
+    var rankGHM: [[Tensor]] = []
+    /// Whether a resume gave each rank its own GHM state (otherwise every rank starts from the model's).
+    var ghmRestoredPerRank = false
+    var rank: Int { parallel.rank }
+    var worldSize: Int { parallel.worldSize }
+    /// Logs, checkpoints and evaluation results come from rank 0 only, as mmdet's `master_only` hooks.
+    var isMain: Bool { parallel.rank == 0 }
 
     /// Builds everything and checks everything that can be checked before the first iteration: the work dir is
     /// writable, the annotation files are readable, every image file exists, the class count matches.
@@ -158,11 +173,25 @@ public final class Trainer {
         let transform = try config.trainTransform()
         flipRatio = transform.flipRatio
         pipeline = TrainPipeline(transform: transform)
-        sampler = GroupSampler(flags: dataset.flags, samplesPerGPU: config.data.samplesPerGpu)
-
-        let seed = options.seed ?? config.seed ?? Int.random(in: 0..<(1 << 31))
+        parallel = options.parallel
+        var seed = options.seed ?? config.seed ?? Int.random(in: 0..<(1 << 31))
+        if let g = options.parallel.group, options.seed == nil && config.seed == nil {
+            // every rank needs the same seed (the sampler's permutations, the flips, the fresh init): rank 0's
+            let t = try Tensor([Int64(seed)], shape: [1])
+            try g.broadcast([t], root: 0)
+            seed = Int(try t.int64s()[0])
+        }
         guard (0..<(1 << 32)).contains(seed) else { throw TrainingError("--seed \(seed): must be in 0..<2^32") }
         self.seed = seed
+        let world = options.parallel.worldSize
+        if world > 1 {
+            let d = dataset, spg = config.data.samplesPerGpu
+            samplers = options.parallel.localRanks.map {
+                DistributedGroupSampler(flags: d.flags, samplesPerGPU: spg, numReplicas: world, rank: $0, seed: seed)
+            }
+        } else {
+            samplers = [GroupSampler(flags: dataset.flags, samplesPerGPU: config.data.samplesPerGpu)]
+        }
         epochStartRandom = LegacyRandom(seed: UInt32(seed))
         try Torch.manualSeed(UInt64(seed))
         // mmdet's init_weights: a `Pretrained` backbone is read from its file instead of drawn
@@ -186,6 +215,12 @@ public final class Trainer {
             }
         }
         try model.to(options.device)
+        let ghm = model.namedBuffers().filter { $0.key.hasSuffix("acc_sum") }
+        ghmBuffers = ghm
+        if case .simulated(let n) = options.parallel {
+            guard n >= 1 else { throw TrainingError("simulated ranks: \(n) (must be at least 1)") }
+            rankGHM = try (0..<n).map { _ in try ghm.map { try $0.tensor.clone() } }
+        }
         schedule = LRSchedule(baseLR: config.optimizer.lr, config: config.lrConfig)
         optimizer = SGD(model.parameters(), lr: config.optimizer.lr, momentum: config.optimizer.momentum,
                         weightDecay: config.optimizer.weightDecay)
@@ -195,7 +230,7 @@ public final class Trainer {
         timestamp = f.string(from: Date())
     }
 
-    public var itersPerEpoch: Int { sampler.batchesPerEpoch }
+    public var itersPerEpoch: Int { samplers[0].batchesPerEpoch }
     public var maxIterations: Int { config.runner.maxEpochs * itersPerEpoch }
 
     // MARK: - checkpoints
@@ -204,8 +239,39 @@ public final class Trainer {
 
     /// `epoch_N.pth` / `iter_N.pth` with mmcv's layout: meta (epoch, iter, CLASSES, config, seed, …, and what an
     /// exact resume needs under `ghm_train`), the state dict (GHM buffers included) and the SGD state.
+    /// Every rank's GHM state (`[rank][flattened buffers]`): a collective when the ranks are processes.
+    func gatherGHMStates() throws -> [[Double]] {
+        func flat(_ ts: [Tensor]) throws -> [Double] { try ts.flatMap { try $0.to(.cpu).to(.float64).doubles() } }
+        switch parallel {
+        case .single, .merged: return [try flat(ghmBuffers.map(\.tensor))]
+        case .simulated: return try rankGHM.map { try flat($0) }
+        case .group(let g): return try RankExchange.allGather(g, try flat(ghmBuffers.map(\.tensor)))
+        }
+    }
+
+    /// Sets GHM buffers from a flattened state (as `gatherGHMStates` gives it).
+    func setGHMState(_ values: [Double], into tensors: [Tensor]) throws {
+        var offset = 0
+        for t in tensors {
+            let n = t.shape.reduce(1, *)
+            let v = try Tensor(Array(values[offset..<(offset + n)]), shape: t.shape).to(.float32).to(t.device)
+            try withNoGrad { () throws(TorchError) in try t.copy_(v) }
+            offset += n
+        }
+    }
+
+    /// Every rank takes part (the GHM states are gathered); rank 0 writes, then all wait until the file is complete.
+    @discardableResult
     func saveCheckpoint(name: String, log: TrainLog?) throws -> String {
         let path = (options.workDir as NSString).appendingPathComponent(name)
+        let ghmStates = try gatherGHMStates()
+        if isMain { try writeCheckpoint(path: path, name: name, ghmStates: ghmStates, log: log) }
+        if let g = parallel.group { try g.barrier() }
+        lastCheckpoint = path
+        return path
+    }
+
+    private func writeCheckpoint(path: String, name: String, ghmStates: [[Double]], log: TrainLog?) throws {
         var meta = CheckpointDict()
         meta["ghm_version"] = .string("0.1")
         meta["CLASSES"] = .tuple(dataset.classNames.map { .string($0) })
@@ -221,6 +287,9 @@ public final class Trainer {
             ("epoch_start_rng_key", .list(epochStartRandom.key.map { .int(Int($0)) })),
             ("epoch_start_rng_pos", .int(epochStartRandom.position)),
             ("skipped_images", .int(skippedImages)),
+            ("world_size", .int(worldSize)),
+            ("ghm_state_keys", .list(ghmBuffers.map { .string($0.key) })),
+            ("rank_ghm_state", .list(ghmStates.map { .list($0.map { .float($0) }) })),
         ]))
         var cpu: [(key: String, tensor: Tensor)] = []
         for (k, t) in model.stateDict() { cpu.append((k, try t.to(.cpu).detach())) }
@@ -231,9 +300,7 @@ public final class Trainer {
                            extra: [(key: "initial_lr", value: .float(schedule.baseLR))], momentumBuffers: buffers)
         try CheckpointWriter.save(CheckpointWriter.mmdetCheckpoint(meta: meta, stateDict: StateDict(cpu), optimizer: sgd), to: path)
         try Self.linkLatest(workDir: options.workDir, target: name)
-        lastCheckpoint = path
         log?.info("Saving checkpoint at \(epoch) epochs, \(iteration) iterations: \(path)")
-        return path
     }
 
     /// Points `latest.pth` at `target` (a relative symlink, replaced atomically as mmcv's `symlink` would leave it).
@@ -289,10 +356,41 @@ public final class Trainer {
             innerIteration = inner
             epochStartRandom = try LegacyRandom(key: key.map { UInt32(truncatingIfNeeded: $0.int ?? 0) }, position: pos)
             skippedImages = r["skipped_images"]?.int ?? 0
+            let savedWorld = r["world_size"]?.int ?? 1
+            if savedWorld != worldSize && inner > 0 {
+                log.info("note: \(path) was written in the middle of epoch \(e + 1) by a run of \(savedWorld) rank(s); this run has "
+                         + "\(worldSize), whose sampler orders the epoch differently: epoch \(e + 1) restarts from its first batch")
+                innerIteration = 0
+            }
+            try restoreRankGHM(r, savedWorld: savedWorld, path: path, log: log)
         } else {
             log.info("note: \(path) was not written by ghm train: the sampler's random stream restarts from the seed (as mmdet's resume)")
         }
         log.info("resumed from \(path): epoch \(epoch), iter \(iteration)\(innerIteration > 0 ? " (batch \(innerIteration) of epoch \(epoch + 1))" : "")")
+    }
+
+    /// Each rank continues with its own GHM state when the checkpoint holds one per rank for this world size;
+    /// otherwise every rank starts from the state dict's (rank 0's), as every rank of mmdet loads the same file.
+    func restoreRankGHM(_ r: CheckpointDict, savedWorld: Int, path: String, log: TrainLog) throws {
+        let keys = r["ghm_state_keys"]?.items?.compactMap(\.string)
+        let rows = r["rank_ghm_state"]?.items?.map { $0.items?.compactMap(\.double) ?? [] }
+        let size = ghmBuffers.reduce(0) { $0 + $1.tensor.shape.reduce(1, *) }
+        guard let keys, let rows, keys == ghmBuffers.map(\.key), rows.count == savedWorld, rows.allSatisfy({ $0.count == size }),
+              savedWorld == worldSize else {
+            if worldSize > 1 && !ghmBuffers.isEmpty {
+                log.info("note: \(path) holds no GHM state for each of \(worldSize) ranks (written by \(savedWorld)); every rank "
+                         + "continues from the checkpoint's acc_sum, as mmdet's resume")
+            }
+            return
+        }
+        ghmRestoredPerRank = true
+        switch parallel {
+        case .single, .merged: break
+        case .group(let g): try setGHMState(rows[g.rank], into: ghmBuffers.map(\.tensor))
+        case .simulated:
+            for i in rankGHM.indices { try setGHMState(rows[i], into: rankGHM[i]) }
+            try setGHMState(rows[0], into: ghmBuffers.map(\.tensor))
+        }
     }
 
     /// A resume (`--resume-from`, or `latest.pth` with `--auto-resume`) restores everything; otherwise `load_from`
@@ -317,32 +415,57 @@ public final class Trainer {
     // MARK: - the run
 
     /// Trains to `runner.max_epochs`. Throws `TrainingStopped` for a non-finite loss or gradient and for an image that
-    /// cannot be decoded (without `skipBadImages`).
+    /// cannot be decoded (without `skipBadImages`). With several ranks as processes, every rank calls it; a rank that
+    /// dies makes the others throw a `TrainingError` naming it (at the next collective, within the group's timeout).
     public func run() throws -> TrainOutcome {
-        let log = try TrainLog(workDir: options.workDir, timestamp: timestamp, echo: options.echo)
+        let log = isMain ? try TrainLog(workDir: options.workDir, timestamp: timestamp, echo: options.echo) : TrainLog.silent()
         defer { log.close() }
-        let yamlPath = (options.workDir as NSString).appendingPathComponent("\(options.configName).yml")
-        let dumped = try ConfigText.setting([("seed", "\(seed)"), ("work_dir", JSONText.quote(options.workDir))], inYAML: options.configYAML)
-        try Files.writeAtomically(Data(dumped.utf8), to: yamlPath)
-        let mmcvConfig = try ConfigText.mmcvText(fromYAML: options.configYAML)
-        log.json([("env_info", .string("ghm (Swift) on libtorch \(Torch.version), \(Torch.threads) thread(s), device \(options.device)")),
-                  ("config", .string(mmcvConfig)), ("seed", .int(seed)), ("exp_name", .string(options.configName))])
-        log.info("Config saved to \(yamlPath)")
+        do {
+            return try runLogged(log)
+        } catch let e as TorchError where Self.collectiveOps.contains(e.op) && parallel.group != nil {
+            throw peerFailure(e, rank: rank, worldSize: worldSize, during: e.op)
+        }
+    }
+
+    static let collectiveOps: Set<String> = ["all_reduce", "all_reduce_mean", "broadcast", "barrier"]
+
+    private func runLogged(_ log: TrainLog) throws -> TrainOutcome {
+        if isMain {
+            let yamlPath = (options.workDir as NSString).appendingPathComponent("\(options.configName).yml")
+            let dumped = try ConfigText.setting([("seed", "\(seed)"), ("work_dir", JSONText.quote(options.workDir))], inYAML: options.configYAML)
+            try Files.writeAtomically(Data(dumped.utf8), to: yamlPath)
+            let mmcvConfig = try ConfigText.mmcvText(fromYAML: options.configYAML)
+            log.json([("env_info", .string("ghm (Swift) on libtorch \(Torch.version), \(Torch.threads) thread(s), device \(options.device)"
+                                           + parallelDescription)),
+                      ("config", .string(mmcvConfig)), ("seed", .int(seed)), ("exp_name", .string(options.configName))])
+            log.info("Config saved to \(yamlPath)")
+        }
         log.info("Set random seed to \(seed), deterministic: \(options.deterministic)")
         log.info("train: \(dataset.annFile): \(dataset.count) images kept of \(dataset.count + dataset.filtered.count), "
-                 + "classes \(dataset.classNames), aspect groups \(sampler.groupSizes), \(itersPerEpoch) iterations per epoch")
+                 + "classes \(dataset.classNames), aspect groups \(samplers[0].groupSizes), \(itersPerEpoch) iterations per epoch"
+                 + (worldSize > 1 ? " of \(worldSize) × \(config.data.samplesPerGpu) images\(parallelDescription)" : ""))
         for f in dataset.filtered { log.info("  filtered: image \(f.id) \(f.fileName): \(f.reason)") }
         for note in initNotes { log.info(note) }
 
         try loadStartingWeights(log: log)
+        if !ghmRestoredPerRank && !rankGHM.isEmpty {
+            rankGHM = try rankGHM.map { _ in try ghmBuffers.map { try $0.tensor.clone() } }
+        }
+        if let g = parallel.group {
+            // DDP's _sync_module_states: rank 0's parameters and buffers, except the GHM state each rank keeps
+            // (broadcast_buffers=False)
+            let ghmKeys = Set(ghmBuffers.map(\.key))
+            try withNoGrad { () throws(TorchError) in
+                try g.broadcast(model.stateDict().filter { !ghmKeys.contains($0.key) }.map(\.tensor), root: 0)
+            }
+            log.info("rank 0's parameters and buffers broadcast to the \(worldSize) ranks (GHM state kept per rank)")
+        }
         log.info("Start running, work_dir: \(options.workDir); max: \(config.runner.maxEpochs) epochs")
 
         installSignalHandlers()
         defer { restoreSignalHandlers() }
         var stopAfter = options.stopAfterIterations
         if let s = stopAfter, s <= iteration { stopAfter = nil }
-        // a signal arrived, or --stop-after's iteration count is reached
-        func stopRequested() -> Bool { pendingSignal != 0 || (stopAfter.map { iteration >= $0 } ?? false) }
         let logInterval = Swift.max(1, config.logConfig.interval)
         var timeTotal = 0.0
         let startIteration = iteration
@@ -354,33 +477,36 @@ public final class Trainer {
             model.train()
         }
         while epoch < config.runner.maxEpochs {
-            // before_train_epoch: the sampler's draws (DataLoader iter), then the flips of the epoch's samples
-            var rng = epochStartRandom
-            let order = sampler.epochOrder(&rng)
-            let flips = order.map { _ in hasFlip ? rng.flipDraw(ratio: flipRatio) : false }
-            let loader = TrainLoader(pipeline: pipeline, samples: dataset.samples, order: order, flips: flips,
-                                     batchSize: config.data.samplesPerGpu, startBatch: innerIteration,
-                                     workers: config.data.workersPerGpu)
-            defer { loader.stop() }
+            // before_train_epoch: every local rank's sampler order (one epoch of numpy draws with GroupSampler, none
+            // with DistributedGroupSampler), then the flips of its samples from numpy's stream. Every rank draws as
+            // many flips, so their streams stay equal and one state resumes them all.
+            var endRandom = epochStartRandom
+            var loaders: [TrainLoader] = []
+            defer { for l in loaders { l.stop() } }
+            for s in samplers {
+                var rng = epochStartRandom
+                let order = try s.epochOrder(epoch: epoch, rng: &rng)
+                let flips = order.map { _ in hasFlip ? rng.flipDraw(ratio: flipRatio) : false }
+                endRandom = rng
+                loaders.append(TrainLoader(pipeline: pipeline, samples: dataset.samples, order: order, flips: flips,
+                                           batchSize: config.data.samplesPerGpu, startBatch: innerIteration,
+                                           workers: config.data.workersPerGpu))
+            }
             var buffer = LogBuffer()
             var tick = monotonicSeconds()
-            while let batch = loader.next() {
+            while innerIteration < itersPerEpoch {
+                var batches: [LoadedBatch] = []
+                for l in loaders {
+                    guard let b = l.next() else { throw TrainingError("internal: the loader ended before batch \(innerIteration + 1)") }
+                    batches.append(b)
+                }
                 let dataTime = monotonicSeconds() - tick
                 let lr = schedule.lr(epoch: epoch, iteration: iteration)
                 optimizer.lr = lr
-                if !batch.failures.isEmpty {
-                    if options.skipBadImages {
-                        skippedImages += batch.failures.count
-                        for f in batch.failures { log.info("skipped (--skip-bad-images): \(f)") }
-                    } else {
-                        let ck = try saveCheckpoint(name: "iter_\(iteration).pth", log: log)
-                        throw TrainingStopped(reason: .badImage, message: "iteration \(iteration + 1): \(batch.failures.map(\.description).joined(separator: "; ")) "
-                                              + "(--skip-bad-images leaves such images out)", checkpoint: ck)
-                    }
-                }
-                if !batch.items.isEmpty {
-                    let stats = try step(batch.items, lr: lr)
-                    let n = batch.items.count
+                try handleBadImages(batches, log: log)
+                let stats = try step(batches.map(\.items), lr: lr)
+                let n = batches[0].items.count
+                if n > 0 {
                     buffer.update("data_time", dataTime)
                     buffer.update("loss_cls", stats.lossCls, count: n)
                     buffer.update("loss_bbox", stats.lossBbox, count: n)
@@ -398,12 +524,12 @@ public final class Trainer {
                     logTrain(log, avg, lr: lr, timeTotal: timeTotal, done: iteration - startIteration)
                     buffer.clear()
                 }
-                if stopRequested() {
-                    let sig = pendingSignal
+                let stop = try agreedStop(stopAfter)
+                if stop.stop {
                     if innerIteration == itersPerEpoch { break }  // the epoch's end saves below
                     let ck = try saveCheckpoint(name: "iter_\(iteration).pth", log: log)
-                    log.info(sig != 0 ? "stopped by signal \(sig) after iteration \(iteration)" : "stopped after iteration \(iteration) as asked")
-                    return TrainOutcome(status: sig != 0 ? .interrupted(signal: Int32(sig)) : .stoppedAfter(iterations: iteration),
+                    log.info(stop.signal != 0 ? "stopped by signal \(stop.signal) after iteration \(iteration)" : "stopped after iteration \(iteration) as asked")
+                    return TrainOutcome(status: stop.signal != 0 ? .interrupted(signal: stop.signal) : .stoppedAfter(iterations: iteration),
                                         iterations: iteration, epochs: epoch, lastCheckpoint: ck, logJSON: log.jsonPath,
                                         skippedImages: skippedImages)
                 }
@@ -411,85 +537,194 @@ public final class Trainer {
             // after_train_epoch: checkpoint, then evaluation
             epoch += 1
             innerIteration = 0
-            epochStartRandom = rng
-            if epoch % Swift.max(1, config.checkpointConfig.interval) == 0 || stopRequested() {
-                _ = try saveCheckpoint(name: "epoch_\(epoch).pth", log: log)
-                removeOldCheckpoints()
+            epochStartRandom = endRandom
+            if try epoch % Swift.max(1, config.checkpointConfig.interval) == 0 || agreedStop(stopAfter).stop {
+                try saveCheckpoint(name: "epoch_\(epoch).pth", log: log)
+                if isMain { removeOldCheckpoints() }
             }
             if options.validate && config.evaluation.evaluates(afterEpochs: epoch) {
                 try evaluate(log: log)
                 model.train()
             }
-            if stopRequested() {
-                let sig = pendingSignal
-                if epoch < config.runner.maxEpochs {
-                    return TrainOutcome(status: sig != 0 ? .interrupted(signal: Int32(sig)) : .stoppedAfter(iterations: iteration),
-                                        iterations: iteration, epochs: epoch, lastCheckpoint: lastCheckpoint,
-                                        logJSON: log.jsonPath, skippedImages: skippedImages)
-                }
+            let stop = try agreedStop(stopAfter)
+            if stop.stop && epoch < config.runner.maxEpochs {
+                return TrainOutcome(status: stop.signal != 0 ? .interrupted(signal: stop.signal) : .stoppedAfter(iterations: iteration),
+                                    iterations: iteration, epochs: epoch, lastCheckpoint: lastCheckpoint,
+                                    logJSON: log.jsonPath, skippedImages: skippedImages)
             }
         }
         return TrainOutcome(status: .finished, iterations: iteration, epochs: epoch, lastCheckpoint: lastCheckpoint,
                             logJSON: log.jsonPath, skippedImages: skippedImages)
     }
 
-    /// The losses and the pre-clip gradient norm of one step.
+    var parallelDescription: String {
+        switch parallel {
+        case .single: return ""
+        case .group(let g): return ", rank \(g.rank) of \(g.worldSize) (\(g.backend))"
+        case .simulated(let n): return ", \(n) ranks simulated in one process"
+        case .merged(let n): return ", \(n) ranks' images as one batch"
+        }
+    }
+
+    /// Whether to stop after this iteration: a signal (on any rank) or `--stop-after`'s count, agreed by every rank so
+    /// that they all stop at the same iteration.
+    func agreedStop(_ stopAfter: Int?) throws -> (stop: Bool, signal: Int32) {
+        var signal = Int32(pendingSignal)
+        if let g = parallel.group {
+            signal = Int32(try RankExchange.allGather(g, [Double(signal)]).map { $0[0] }.first { $0 != 0 } ?? 0)
+        }
+        return (signal != 0 || (stopAfter.map { iteration >= $0 } ?? false), signal)
+    }
+
+    /// Images that failed to decode: counted and left out with `skipBadImages`; otherwise every rank stops after a
+    /// resumable checkpoint of the state before this iteration (decided together, before any rank's forward).
+    func handleBadImages(_ batches: [LoadedBatch], log: TrainLog) throws {
+        let failures = batches.flatMap(\.failures)
+        if options.skipBadImages {
+            skippedImages += failures.count
+            for f in failures { log.info("skipped (--skip-bad-images): \(f)") }
+            if let g = parallel.group {
+                skippedImages += Int(try RankExchange.allGather(g, [Double(failures.count)]).enumerated()
+                    .filter { $0.offset != g.rank }.reduce(0) { $0 + $1.element[0] })
+            }
+            return
+        }
+        var failingRanks: [Int] = []
+        if let g = parallel.group {
+            let all = try RankExchange.allGather(g, [Double(failures.count)])
+            failingRanks = all.indices.filter { all[$0][0] > 0 && $0 != g.rank }
+        }
+        guard !failures.isEmpty || !failingRanks.isEmpty else { return }
+        let ck = try saveCheckpoint(name: "iter_\(iteration).pth", log: log)
+        var parts = failures.map(\.description)
+        if !failingRanks.isEmpty { parts.append("images of rank(s) \(failingRanks.map(String.init).joined(separator: ", ")) (their output names them)") }
+        throw TrainingStopped(reason: .badImage, message: "iteration \(iteration + 1): \(parts.joined(separator: "; ")) "
+                              + "(--skip-bad-images leaves such images out)", checkpoint: ck)
+    }
+
+    /// The losses and the pre-clip gradient norm of one step: the losses averaged over the ranks, as mmdet's
+    /// `_parse_losses` logs them, and every rank's own.
     public struct StepStats {
         public var lossCls: Double, lossBbox: Double, loss: Double
         public var gradNorm: Double?
+        /// Rank r's `loss_cls`, `loss_bbox`, `loss` (the values before averaging).
+        public var perRank: [[Double]] = []
     }
 
-    /// One iteration: forward + losses, `zero_grad`, backward, `clip_grad_norm_`, SGD step — stopping before the step
-    /// when the loss or the gradient norm is not finite.
-    func step(_ items: [TrainItem], lr: Double) throws -> StepStats {
-        let batch = try TrainPipeline.collate(items)
+    /// One iteration: for each local rank (with its GHM state) forward + losses, then `zero_grad` and backward
+    /// (accumulating when ranks are simulated), gradients averaged over the ranks (one all-reduce when the ranks are
+    /// processes), `clip_grad_norm_`, SGD step — stopping before the step when a loss or the gradient norm is not
+    /// finite on any rank.
+    func step(_ rankBatches: [[TrainItem]], lr: Double) throws -> StepStats {
+        var subBatches = rankBatches
+        if case .merged = parallel { subBatches = [rankBatches.flatMap { $0 }] }
+        if parallel.group == nil && subBatches.allSatisfy(\.isEmpty) { return StepStats(lossCls: 0, lossBbox: 0, loss: 0) }
         let device = options.device
-        let images = try batch.images.to(device)
-        var boxes: [Tensor] = [], labels: [Tensor] = []
-        for b in batch.boxes { boxes.append(try b.to(device)) }
-        for l in batch.labels { labels.append(try l.to(device)) }
-        let losses = try model.forwardTrain(images, metas: batch.metas, gtBoxes: boxes, gtLabels: labels)
-        let totals = try losses.totals()
-        var stats = StepStats(lossCls: try totals.lossCls.item(), lossBbox: try totals.lossBbox.item(), loss: try totals.loss.item())
-        let files = items.map { ($0.meta.filename as NSString).lastPathComponent }.joined(separator: ", ")
-        for (name, v) in [("loss_cls", stats.lossCls), ("loss_bbox", stats.lossBbox)] where !v.isFinite {
-            throw TrainingStopped(reason: .nonFinite, message: "iteration \(iteration + 1) (epoch \(epoch + 1), images \(files)): \(name) is \(v); "
-                                  + "the run is stopped before the update, the weights were not changed",
-                                  checkpoint: lastCheckpoint.map { "\($0) (the last good checkpoint)" })
-        }
+        let simulated = subBatches.count > 1
+        typealias Collated = (images: Tensor, metas: [ImageMeta], boxes: [Tensor], labels: [Tensor])
+        var traces: [(rank: Int, batch: Collated, losses: HeadLosses)] = []
+        let tracing = ProcessInfo.processInfo.environment["GHM_TRAIN_TRACE"]
+        var local: [[Double]] = []  // per local rank: loss_cls, loss_bbox, loss, images
+        var files: [String] = []
         try optimizer.zeroGrad()
-        try totals.loss.backward()
+        let params = model.parameters().filter { $0.requiresGrad }
+        for (i, items) in subBatches.enumerated() {
+            let r = parallel.localRanks[i]
+            files.append(items.map { ($0.meta.filename as NSString).lastPathComponent }.joined(separator: ", "))
+            guard !items.isEmpty else { local.append([0, 0, 0, 0]); continue }
+            if simulated { for (b, s) in zip(ghmBuffers, rankGHM[i]) { try b.tensor.copy_(s) } }
+            let batch = try TrainPipeline.collate(items)
+            let images = try batch.images.to(device)
+            var boxes: [Tensor] = [], labels: [Tensor] = []
+            for b in batch.boxes { boxes.append(try b.to(device)) }
+            for l in batch.labels { labels.append(try l.to(device)) }
+            let losses = try model.forwardTrain(images, metas: batch.metas, gtBoxes: boxes, gtLabels: labels)
+            let totals = try losses.totals()
+            if simulated { for (b, s) in zip(ghmBuffers, rankGHM[i]) { try s.copy_(b.tensor) } }
+            let values = [try totals.lossCls.item(), try totals.lossBbox.item(), try totals.loss.item(), Double(items.count)]
+            local.append(values)
+            if tracing != nil { traces.append((r, batch, losses)) }
+            try checkFinite(values, rank: r, files: files[i])
+            // simulated ranks: backward now (one graph at a time); the gradients accumulate over the sub-batches
+            try totals.loss.backward()
+        }
+        if simulated { for (b, s) in zip(ghmBuffers, rankGHM[0]) { try b.tensor.copy_(s) } }
+        // every rank's losses (exact), for the agreed finiteness check and the averaged log values
+        var perRank = local
+        if let g = parallel.group {
+            perRank = try RankExchange.allGather(g, local[0])
+            for (r, v) in perRank.enumerated() where r != g.rank { try checkFinite(v, rank: r, files: nil) }
+            if local[0][3] == 0 { try zeroGradients(params) }
+            try g.allReduceMean(params.compactMap(\.grad))
+        } else if simulated {
+            // the accumulated sum over the sub-batches / N, as the all-reduce's sum / world size
+            for p in params { if let gr = p.grad { try gr.div_(Double(subBatches.count)) } }
+        }
+        // mmdet's _parse_losses: every rank's value / world size, summed (float32, as the tensors)
+        func mean(_ k: Int) -> Double {
+            Double(perRank.reduce(Float(0)) { $0 + Float($1[k]) / Float(perRank.count) })
+        }
+        var stats = StepStats(lossCls: mean(0), lossBbox: mean(1), loss: mean(2), perRank: perRank.map { Array($0.prefix(3)) })
+        if perRank.count == 1 { (stats.lossCls, stats.lossBbox, stats.loss) = (perRank[0][0], perRank[0][1], perRank[0][2]) }
         if let maxNorm = config.optimizerConfig.gradClipMaxNorm {
-            let params = model.parameters().filter { $0.requiresGrad }
             let norm = try clipGradNorm(params, maxNorm: maxNorm)
             stats.gradNorm = norm
             guard norm.isFinite else {
-                throw TrainingStopped(reason: .nonFinite, message: "iteration \(iteration + 1) (epoch \(epoch + 1), images \(files)): the gradient norm is \(norm) "
+                throw TrainingStopped(reason: .nonFinite, message: "iteration \(iteration + 1) (epoch \(epoch + 1), images \(files.joined(separator: "; "))): the gradient norm is \(norm) "
                                       + "(loss_cls \(stats.lossCls), loss_bbox \(stats.lossBbox)); the run is stopped before the update",
                                       checkpoint: lastCheckpoint.map { "\($0) (the last good checkpoint)" })
             }
         }
         try optimizer.step()
-        if let dir = ProcessInfo.processInfo.environment["GHM_TRAIN_TRACE"] {
-            try trace(dir: dir, batch: batch, losses: losses, stats: stats)
+        if let dir = tracing {
+            for t in traces {
+                try trace(dir: dir, rank: t.rank, batch: t.batch, losses: t.losses, stats: stats,
+                          ghm: simulated ? rankGHM[t.rank] : ghmBuffers.map(\.tensor), params: params)
+            }
         }
         return stats
     }
 
+    /// Stops the run before the update when rank `rank`'s `loss_cls` or `loss_bbox` is not finite.
+    func checkFinite(_ values: [Double], rank r: Int, files: String?) throws {
+        for (name, v) in [("loss_cls", values[0]), ("loss_bbox", values[1])] where !v.isFinite {
+            let who = worldSize > 1 ? "rank \(r)'s " : ""
+            let images = files.map { ", images \($0)" } ?? (worldSize > 1 ? ", rank \(r)'s output names its images" : "")
+            throw TrainingStopped(reason: .nonFinite, message: "iteration \(iteration + 1) (epoch \(epoch + 1)\(images)): \(who)\(name) is \(v); "
+                                  + "the run is stopped before the update, the weights were not changed",
+                                  checkpoint: lastCheckpoint.map { "\($0) (the last good checkpoint)" })
+        }
+    }
+
+    /// Zero gradients for a rank whose images were all left out, so that it still takes part in the all-reduce.
+    func zeroGradients(_ params: [Tensor]) throws {
+        var total: Tensor?
+        for p in params { let s = try p.sum() * 0.0; total = try total.map { try $0 + s } ?? s }
+        try total?.backward()
+    }
+
     /// Debugging aid (`GHM_TRAIN_TRACE=DIR`): the iteration's collated input, targets, per-level losses and the GHM
-    /// buffers after the step, as `DIR/iter_NNNN.safetensors`, for comparison with the MMDetection reference.
-    func trace(dir: String, batch: (images: Tensor, metas: [ImageMeta], boxes: [Tensor], labels: [Tensor]),
-               losses: HeadLosses, stats: StepStats) throws {
+    /// buffers after the step, as `DIR/iter_NNNN.safetensors` (`iter_NNNN_rankR.safetensors` with several ranks), for
+    /// comparison with the MMDetection reference and between runs; the metadata holds the losses, the gradient norm and
+    /// the CRC-32 of every parameter's bytes after the step.
+    func trace(dir: String, rank r: Int, batch: (images: Tensor, metas: [ImageMeta], boxes: [Tensor], labels: [Tensor]),
+               losses: HeadLosses, stats: StepStats, ghm: [Tensor], params: [Tensor]) throws {
         var tensors: [(key: String, tensor: Tensor)] = [("img", batch.images)]
         for (j, b) in batch.boxes.enumerated() { tensors.append(("gt_bboxes.\(j)", b)) }
         for (j, l) in batch.labels.enumerated() { tensors.append(("gt_labels.\(j)", l)) }
         for (l, t) in losses.lossCls.enumerated() { tensors.append(("loss_cls.\(l)", try t.detach())) }
         for (l, t) in losses.lossBbox.enumerated() { tensors.append(("loss_bbox.\(l)", try t.detach())) }
-        for (k, t) in model.namedBuffers() where k.hasSuffix("acc_sum") { tensors.append((k, t)) }
+        for (b, t) in zip(ghmBuffers, ghm) { tensors.append((b.key, try t.clone())) }
+        var crc = CRC32()
+        for p in params { try p.to(.cpu).contiguous().withUnsafeBytes { crc.update($0) } }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let files = batch.metas.map { "\(($0.filename as NSString).lastPathComponent):\($0.flip)" }.joined(separator: ",")
-        try Safetensors.write(tensors, metadata: ["images": files, "grad_norm": "\(stats.gradNorm ?? .nan)"],
-                              to: (dir as NSString).appendingPathComponent(String(format: "iter_%04d.safetensors", iteration)))
+        let mine = stats.perRank.count > 1 ? stats.perRank[r] : [stats.lossCls, stats.lossBbox, stats.loss]
+        let name = worldSize > 1 ? String(format: "iter_%04d_rank%d.safetensors", iteration, r) : String(format: "iter_%04d.safetensors", iteration)
+        try Safetensors.write(tensors, metadata: ["images": files, "grad_norm": "\(stats.gradNorm ?? .nan)",
+                                                  "loss_cls": "\(mine[0])", "loss_bbox": "\(mine[1])", "loss": "\(mine[2])",
+                                                  "params_crc32": "\(crc.value)"],
+                              to: (dir as NSString).appendingPathComponent(name))
     }
 
     func logTrain(_ log: TrainLog, _ avg: [(String, Double)], lr: Double, timeTotal: Double, done: Int) {
@@ -516,9 +751,31 @@ public final class Trainer {
         guard let dataset = valDataset else { throw TrainingError("evaluation without data.val (validation was off when the run was built)") }
         let detector = try Detector(model: model, classNames: self.dataset.classNames)
         var failures: [String] = []
-        let outcome = try EvalRun.run(detector: detector, dataset: dataset, images: val.imgPrefix, batchSize: 1,
-                                      prefetchBatches: Swift.max(1, config.data.workersPerGpu)) { failures.append($0) }
+        let prefetch = Swift.max(1, config.data.workersPerGpu)
+        let outcome: EvalRun.Outcome
+        if let g = parallel.group {
+            // mmdet's multi_gpu_test: each rank detects its share (every world-size-th image), rank 0 gathers
+            // everything and evaluates
+            let mine = dataset.images.enumerated().filter { $0.offset % g.worldSize == g.rank }.map(\.element)
+            let found = try EvalRun.detect(detector: detector, images: mine, folder: val.imgPrefix, prefetchBatches: prefetch) {
+                failures.append($0)
+            }
+            let rows = try RankExchange.gatherRows(g, found.rows.map(\.values), width: 7)
+            let failed = try RankExchange.gatherRows(g, found.failedIds.sorted().map { [Double($0)] }, width: 1)
+            let all = EvalRun.Detections(rows: rows.map { EvalRun.DetectionRow(values: $0) },
+                                         failedIds: Set(failed.map { Int($0[0]) }), stats: found.stats)
+            guard isMain else {
+                for f in failures { FileHandle.standardError.write(Data("rank \(g.rank) evaluation: \(f)\n".utf8)) }
+                return
+            }
+            outcome = try EvalRun.evaluate(all, selected: dataset.images, dataset: dataset)
+        } else {
+            outcome = try EvalRun.run(detector: detector, dataset: dataset, images: val.imgPrefix, batchSize: 1,
+                                      prefetchBatches: prefetch) { failures.append($0) }
+        }
         for f in failures { log.info("evaluation: \(f)") }
+        log.info("evaluation: \(outcome.results.count) detections on \(outcome.evaluated) images"
+                 + (worldSize > 1 && parallel.group != nil ? " from \(worldSize) ranks" : ""))
         log.info("Evaluating bbox...\n" + outcome.metrics.text(perCategory: false))
         let s = outcome.metrics.stats
         // mmdet: float(f'{stats[i]:.3f}')

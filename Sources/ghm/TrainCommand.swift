@@ -1,6 +1,7 @@
 import ArgumentParser
 import Detection
 import Foundation
+import Support
 import Torch
 import Training
 
@@ -24,6 +25,17 @@ struct TrainCommand: ParsableCommand {
             exit with 130 / 143; --auto-resume continues the run bit-identically. A non-finite loss or gradient \
             stops the run before the update (exit 3), naming the iteration and the loss; an image that cannot be \
             decoded stops it after a resumable checkpoint (exit 4) unless --skip-bad-images.
+
+            Data-parallel training (MMDetection's distributed training, on PyTorch's c10d: Gloo for CPU tensors, NCCL \
+            for CUDA ones): --nproc N starts N ranks on this machine and shows rank 0's output; any launcher that \
+            sets torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) works too, e.g. \
+            torchrun --nproc-per-node N --no-python ghm train … (and --nnodes/--node-rank/--master-addr for several \
+            machines; the work dir must then be shared for --auto-resume). data.samples_per_gpu is per rank; each \
+            rank draws its share from DistributedGroupSampler (seeded seed + epoch) and keeps its own GHM state; the \
+            gradients are averaged over the ranks; rank 0 writes the logs and checkpoints; evaluation is split over \
+            the ranks. --simulate-ranks N computes N ranks' sub-batches in turn in one process (the 8 × 2 recipe on \
+            one GPU); its checkpoints resume in an N-process run and back. A rank that dies stops the others (exit 1, \
+            naming it); continue with --auto-resume.
 
             Example:
               ghm train --config configs/retinanet_ghm_r50_fpn_1x_coco.yml --work-dir work_dirs/ghm \\
@@ -69,20 +81,77 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "cpu, cuda or cuda:N.")
     var device = "cpu"
 
-    @Option(name: .long, help: "Intra-op threads (default: libtorch's choice). Use the same number as a run you compare with.")
+    @Option(name: .long, help: "Intra-op threads (default: libtorch's choice; with --nproc, the cores shared among the ranks).")
     var threads: Int?
+
+    @Option(name: .long, help: "Start this many ranks on this machine (data-parallel training); rank 0's output is shown.")
+    var nproc: Int?
+
+    @Option(name: .long, help: "Port of --nproc's rendezvous on 127.0.0.1 (default: a free one).")
+    var masterPort: Int?
+
+    @Option(name: .long, help: "Compute N ranks' sub-batches in turn in this process (one GPU reproducing N GPUs).")
+    var simulateRanks: Int?
+
+    @Option(name: .long, help: "Seconds a collective waits for the other ranks before the run stops with an error.")
+    var distTimeout = 1800
 
     func validate() throws {
         guard Device(device) != nil else { throw ValidationError("--device must be cpu, cuda or cuda:N, not '\(device)'") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let stopAfter, stopAfter < 1 { throw ValidationError("--stop-after must be at least 1") }
         if resumeFrom != nil && autoResume { throw ValidationError("give --resume-from or --auto-resume, not both") }
+        if let nproc, nproc < 1 { throw ValidationError("--nproc must be at least 1") }
+        if let simulateRanks, simulateRanks < 1 { throw ValidationError("--simulate-ranks must be at least 1") }
+        if nproc ?? 1 > 1 && simulateRanks ?? 1 > 1 { throw ValidationError("give --nproc or --simulate-ranks, not both") }
+        if distTimeout < 1 { throw ValidationError("--dist-timeout must be at least 1 second") }
+        if nproc ?? 1 > 1 && ProcessInfo.processInfo.environment["WORLD_SIZE"] != nil {
+            throw ValidationError("--nproc inside a launched rank (WORLD_SIZE is set): use either the launcher or --nproc")
+        }
+    }
+
+    /// `--nproc N`: this command again as N ranks, without `--nproc`; returns the exit status to give.
+    func launchRanks(_ n: Int) throws -> Int32 {
+        var args: [String] = []
+        var it = CommandLine.arguments.dropFirst().makeIterator()
+        while let a = it.next() {
+            if a == "--nproc" || a == "--master-port" { _ = it.next(); continue }
+            if a.hasPrefix("--nproc=") || a.hasPrefix("--master-port=") { continue }
+            args.append(a)
+        }
+        if threads == nil {
+            let each = Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / n)
+            args += ["--threads", "\(each)"]
+        }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let port = try masterPort ?? RankLauncher.freePort()
+        func say(_ s: String) { FileHandle.standardError.write(Data("ghm train: \(s)\n".utf8)) }
+        say("starting \(n) ranks on 127.0.0.1:\(port) (rank 0's output follows)")
+        let exits = try RankLauncher.run(executable: exe, arguments: args, world: n, port: port,
+                                         grace: Double(distTimeout) + 30) { say($0) }
+        return RankLauncher.exitCode(exits)
     }
 
     func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)  // line by line into pipes and files too (tee, the launcher, a test)
+        if let nproc, nproc > 1 {
+            let code: Int32
+            do { code = try launchRanks(nproc) } catch { printError("\(error)"); throw ExitCode(1) }
+            if code != 0 { throw ExitCode(code) }
+            return
+        }
+        // the errors of ranks other than 0 say whose they are (their output is otherwise silent)
+        let env = ProcessInfo.processInfo.environment
+        let who = (env["WORLD_SIZE"].flatMap { Int($0) } ?? 1) > 1 && env["RANK"] != "0" ? "[rank \(env["RANK"] ?? "?")] " : ""
         var outcome: TrainOutcome?
         do {
             if let threads { try Torch.setThreads(threads) }
+            var parallel = Parallelism.single
+            if let w = env["WORLD_SIZE"], Int(w) != 1 {
+                parallel = .group(try ProcessGroup.fromEnvironment(env, timeout: .seconds(distTimeout)))
+            } else if let simulateRanks, simulateRanks > 1 {
+                parallel = .simulated(ranks: simulateRanks)
+            }
             enableModelAllocator(training: true)
             let resolved = try DetectorConfig.resolved(path: config, overrides: overrides)
             let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -97,27 +166,34 @@ struct TrainCommand: ParsableCommand {
             options.device = Device(device)!
             options.skipBadImages = skipBadImages
             options.stopAfterIterations = stopAfter
+            options.parallel = parallel
+            if case .group(let g) = parallel {
+                if options.device == .cuda(0) && device == "cuda" { options.device = .cuda(g.localRank) }
+                if g.rank != 0 { options.echo = { _ in } }
+            }
             let trainer = try Trainer(config: resolved.config, options: options)
             outcome = try trainer.run()
         } catch let e as TrainingStopped {
-            printError("\(e)")
+            printError(who + "\(e)")
             throw ExitCode(e.reason == .badImage ? 4 : 3)
         } catch let e as ExitCode {
             throw e
         } catch {
-            printError("\(error)")
+            printError(who + "\(error)")
             throw ExitCode(1)
         }
         guard let outcome else { return }
+        if !who.isEmpty, case .finished = outcome.status { return }  // rank 0 reports for everyone
         switch outcome.status {
         case .finished:
             print("training finished: \(outcome.epochs) epochs, \(outcome.iterations) iterations; log \(outcome.logJSON)"
                   + (outcome.lastCheckpoint.map { "; checkpoint \($0)" } ?? "")
                   + (outcome.skippedImages > 0 ? "; \(outcome.skippedImages) image(s) skipped" : ""))
         case .interrupted(let sig):
-            printError("interrupted by signal \(sig); resumable checkpoint \(outcome.lastCheckpoint ?? "-") (continue with --auto-resume)")
+            printError(who + "interrupted by signal \(sig); resumable checkpoint \(outcome.lastCheckpoint ?? "-") (continue with --auto-resume)")
             throw ExitCode(128 + sig)
         case .stoppedAfter(let n):
+            if !who.isEmpty { return }
             print("stopped after \(n) iterations as asked; resumable checkpoint \(outcome.lastCheckpoint ?? "-")")
         }
     }

@@ -38,6 +38,9 @@ public struct ProcessResult {
     public let status: Int32
     public let stdout: String
     public let stderr: String
+    public init(status: Int32, stdout: String, stderr: String) {
+        (self.status, self.stdout, self.stderr) = (status, stdout, stderr)
+    }
 }
 
 /// Runs an executable with arguments and optional standard input; waits; returns status and outputs.
