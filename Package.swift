@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Inference", dependencies: ["Detection", "COCO", "Imaging", "Torch", "Support"]),
         .target(name: "Datasets", dependencies: ["COCO", "Imaging", "Support"]),
         .target(name: "Training", dependencies: [
-            "Detection", "COCO", "Inference", "Imaging", "Torch", "TorchNN", "TorchCheckpoint", "Support",
+            "Detection", "COCO", "Inference", "Imaging", "Torch", "TorchNN", "TorchCheckpoint", "GHMLosses", "Support",
             .product(name: "Yams", package: "Yams"),
         ]),
         // Tools, not libraries: parity runner, benchmarks, fuzzer, the Python reference launchers.

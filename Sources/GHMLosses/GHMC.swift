@@ -1,6 +1,11 @@
 import Torch
 import TorchNN
 
+/// Sums, in place, a float64 vector over the ranks of a data-parallel run: GHM's statistics of one call (the count
+/// of every bin, then the number of valid elements), so that every rank weights its elements by the histogram of all
+/// ranks' elements instead of its own (not mmdet's behaviour: there each rank keeps its own, see `statisticsSync`).
+public typealias GHMStatisticsSync = (Tensor) throws(TorchError) -> Void
+
 /// Which GHM implementation runs: a line-for-line port of mmdet's loop over bins (one host synchronisation per bin),
 /// or a fused one-pass histogram (bucketize + bincount, no host synchronisation). They agree within 1e-6.
 public enum GHMImplementation: String, Codable, Sendable { case port, fused }
@@ -18,6 +23,10 @@ public final class GHMC: ClassificationLoss {
     public let lossWeight: Double
     public let reduction: LossReduction
     public var implementation: GHMImplementation
+    /// When set (data-parallel training with the bin counts summed over the ranks), the weights come from every
+    /// rank's histogram and valid count together; the loss is still divided by this rank's valid count. Needs the
+    /// fused implementation. Nil (mmdet): each rank's own.
+    public var statisticsSync: GHMStatisticsSync?
 
     public init(bins: Int = 10, momentum: Double = 0, useSigmoid: Bool = true, lossWeight: Double = 1,
                 reduction: LossReduction = .mean, implementation: GHMImplementation = .fused) throws(TorchError) {
@@ -61,6 +70,7 @@ public final class GHMC: ClassificationLoss {
         let g = try (pred.sigmoid().detach() - target).abs()
         let valid = try labelWeight .> 0
         let tot = Swift.max(try valid.to(.float32).sum().item(), 1.0)
+        if statisticsSync != nil { throw TorchError(op: "GHMC", message: "summing the bin counts over ranks needs the fused implementation") }
         let weights = try GHMHistogram.portWeights(g: g, valid: valid, tot: tot, edges: edges, bins: bins,
                                                    momentum: momentum, accSum: accSum)
         let loss = try Functional.binaryCrossEntropyWithLogits(pred, target: target, reduction: .none)
@@ -74,7 +84,7 @@ public final class GHMC: ClassificationLoss {
         let valid = try labelWeight .> 0
         let tot = try valid.to(.float32).sum().clamp(min: 1)
         let weights = try GHMHistogram.weights(g: g, valid: valid, edges: edges, bins: bins, momentum: momentum,
-                                               accSum: accSum, tot: tot)
+                                               accSum: accSum, tot: tot, sync: statisticsSync)
         let loss = try Functional.binaryCrossEntropyWithLogits(pred, target: target, reduction: .none)
         return try GHMHistogram.reduce(loss, weights: weights, reduction: reduction, tot: tot) * lossWeight
     }
@@ -120,13 +130,22 @@ enum GHMHistogram {
     /// Per-element weights β for the gradient norms `g` (any shape) of the `valid` elements, updating `accSum` in place
     /// for non-empty bins when momentum > 0. Matches mmdet's loop: β = T / S_i / n with S_i the updated EMA (or the
     /// count), n the number of non-empty bins, and 0 for invalid elements.
+    /// With `sync`, the counts and T are first summed over the ranks (T then only scales the weights: the caller
+    /// still divides by its own).
     static func weights(g: Tensor, valid: Tensor, edges: Tensor, bins: Int, momentum: Double, accSum: Tensor?,
-                        tot: Tensor) throws(TorchError) -> Tensor {
+                        tot localTot: Tensor, sync: GHMStatisticsSync? = nil) throws(TorchError) -> Tensor {
         // bin i ⇔ edges[i] ≤ g < edges[i+1]; invalid elements (and any g outside the edges) go to the overflow bin.
         let raw = try Functional.bucketize(g, boundaries: edges, right: true) - 1
         let inside = try valid .& (raw .>= 0) .& (raw .< bins)
         let bin = try raw.maskedFill(inside.logicalNot(), bins)
-        let counts = try Functional.bincount(bin.flatten(), minLength: bins + 1).narrow(dim: 0, start: 0, length: bins)
+        var counts = try Functional.bincount(bin.flatten(), minLength: bins + 1).narrow(dim: 0, start: 0, length: bins)
+        var tot = localTot
+        if let sync {
+            let v = try Tensor.cat([counts.to(.float64), localTot.to(.float64).reshape([1])])
+            try sync(v)
+            counts = try v.narrow(dim: 0, start: 0, length: bins)
+            tot = try v.narrow(dim: 0, start: bins, length: 1).reshape([]).to(.float32)
+        }
         let nonEmpty = try counts .> 0
         let n = try nonEmpty.sum().clamp(min: 1)
         var perBin: Tensor

@@ -13,6 +13,8 @@ public final class GHMR: RegressionLoss {
     public let lossWeight: Double
     public let reduction: LossReduction
     public var implementation: GHMImplementation
+    /// Every rank's histogram and valid count together, as `GHMC.statisticsSync`.
+    public var statisticsSync: GHMStatisticsSync?
 
     public init(mu: Double = 0.02, bins: Int = 10, momentum: Double = 0, lossWeight: Double = 1,
                 reduction: LossReduction = .mean, implementation: GHMImplementation = .fused) throws(TorchError) {
@@ -52,6 +54,7 @@ public final class GHMR: RegressionLoss {
         let g = try (diff / (mu * mu + diff * diff).sqrt()).abs().detach()
         let valid = try labelWeight .> 0
         let tot = Swift.max(try labelWeight.to(.float32).sum().item(), 1.0)
+        if statisticsSync != nil { throw TorchError(op: "GHMR", message: "summing the bin counts over ranks needs the fused implementation") }
         let weights = try GHMHistogram.portWeights(g: g, valid: valid, tot: tot, edges: edges, bins: bins,
                                                    momentum: momentum, accSum: accSum)
         return try weightReduceLoss(loss, weight: weights, reduction: reduction, avgFactor: tot) * lossWeight
@@ -66,7 +69,7 @@ public final class GHMR: RegressionLoss {
         let valid = try labelWeight .> 0
         let tot = try labelWeight.to(.float32).sum().clamp(min: 1)
         let weights = try GHMHistogram.weights(g: g, valid: valid, edges: edges, bins: bins, momentum: momentum,
-                                               accSum: accSum, tot: tot)
+                                               accSum: accSum, tot: tot, sync: statisticsSync)
         return try GHMHistogram.reduce(loss, weights: weights, reduction: reduction, tot: tot) * lossWeight
     }
 }

@@ -1,6 +1,7 @@
 import COCO
 import Detection
 import Foundation
+import GHMLosses
 import Inference
 import Support
 import Torch
@@ -36,6 +37,9 @@ public struct TrainOptions {
     public var environment: [String: String] = ProcessInfo.processInfo.environment
     /// One process, one rank of a process group, or N ranks' arithmetic in this process.
     public var parallel: Parallelism = .single
+    /// Sum GHM's bin counts (and valid counts) over the ranks, so that every rank weights by the histogram of the
+    /// whole iteration; mmdet does not (each rank keeps its own), so this is off by default.
+    public var syncGHMBins = false
 
     public init(workDir: String, configYAML: String, configName: String) {
         self.workDir = workDir
@@ -220,6 +224,28 @@ public final class Trainer {
         if case .simulated(let n) = options.parallel {
             guard n >= 1 else { throw TrainingError("simulated ranks: \(n) (must be at least 1)") }
             rankGHM = try (0..<n).map { _ in try ghm.map { try $0.tensor.clone() } }
+        }
+        if options.syncGHMBins {
+            switch options.parallel {
+            case .group(let g):
+                let sync: GHMStatisticsSync = { v throws(TorchError) in try g.allReduceSum([v]) }
+                for loss in [model.bboxHead.lossCls as AnyObject, model.bboxHead.lossBbox as AnyObject] {
+                    if let c = loss as? GHMC {
+                        guard c.implementation == .fused else { throw TrainingError("--sync-ghm-bins needs the fused GHM implementation") }
+                        c.statisticsSync = sync
+                    }
+                    if let r = loss as? GHMR {
+                        guard r.implementation == .fused else { throw TrainingError("--sync-ghm-bins needs the fused GHM implementation") }
+                        r.statisticsSync = sync
+                    }
+                }
+                initNotes.append("GHM bin counts summed over the \(g.worldSize) ranks (--sync-ghm-bins; mmdet keeps them per rank)")
+            case .single:
+                initNotes.append("note: --sync-ghm-bins has no effect with one rank")
+            case .simulated, .merged:
+                throw TrainingError("--sync-ghm-bins needs ranks as processes (--nproc or a launcher); simulated ranks keep "
+                                    + "their own histograms, as mmdet's ranks")
+            }
         }
         schedule = LRSchedule(baseLR: config.optimizer.lr, config: config.lrConfig)
         optimizer = SGD(model.parameters(), lr: config.optimizer.lr, momentum: config.optimizer.momentum,
@@ -503,8 +529,8 @@ public final class Trainer {
                 let dataTime = monotonicSeconds() - tick
                 let lr = schedule.lr(epoch: epoch, iteration: iteration)
                 optimizer.lr = lr
-                try handleBadImages(batches, log: log)
-                let stats = try step(batches.map(\.items), lr: lr)
+                let skip = try handleBadImages(batches, log: log)
+                let stats = try step(skip ? batches.map { _ in [] } : batches.map(\.items), lr: lr, skip: skip)
                 let n = batches[0].items.count
                 if n > 0 {
                     buffer.update("data_time", dataTime)
@@ -578,23 +604,24 @@ public final class Trainer {
 
     /// Images that failed to decode: counted and left out with `skipBadImages`; otherwise every rank stops after a
     /// resumable checkpoint of the state before this iteration (decided together, before any rank's forward).
-    func handleBadImages(_ batches: [LoadedBatch], log: TrainLog) throws {
+    /// Returns whether every rank skips this iteration's step: with `--sync-ghm-bins`, when a rank has no image left
+    /// (its GHM statistics could not take part).
+    func handleBadImages(_ batches: [LoadedBatch], log: TrainLog) throws -> Bool {
         let failures = batches.flatMap(\.failures)
+        var all: [[Double]] = [[Double(failures.count), Double(batches.map(\.items.count).min() ?? 0)]]
+        if let g = parallel.group { all = try RankExchange.allGather(g, all[0]) }
         if options.skipBadImages {
             skippedImages += failures.count
             for f in failures { log.info("skipped (--skip-bad-images): \(f)") }
             if let g = parallel.group {
-                skippedImages += Int(try RankExchange.allGather(g, [Double(failures.count)]).enumerated()
-                    .filter { $0.offset != g.rank }.reduce(0) { $0 + $1.element[0] })
+                skippedImages += Int(all.enumerated().filter { $0.offset != g.rank }.reduce(0) { $0 + $1.element[0] })
             }
-            return
+            let skip = options.syncGHMBins && parallel.group != nil && all.contains { $0[1] == 0 }
+            if skip { log.info("iteration \(iteration + 1): a rank has no image left; every rank skips the step (--sync-ghm-bins)") }
+            return skip
         }
-        var failingRanks: [Int] = []
-        if let g = parallel.group {
-            let all = try RankExchange.allGather(g, [Double(failures.count)])
-            failingRanks = all.indices.filter { all[$0][0] > 0 && $0 != g.rank }
-        }
-        guard !failures.isEmpty || !failingRanks.isEmpty else { return }
+        let failingRanks = all.indices.filter { all[$0][0] > 0 && $0 != rank && parallel.group != nil }
+        guard !failures.isEmpty || !failingRanks.isEmpty else { return false }
         let ck = try saveCheckpoint(name: "iter_\(iteration).pth", log: log)
         var parts = failures.map(\.description)
         if !failingRanks.isEmpty { parts.append("images of rank(s) \(failingRanks.map(String.init).joined(separator: ", ")) (their output names them)") }
@@ -615,10 +642,10 @@ public final class Trainer {
     /// (accumulating when ranks are simulated), gradients averaged over the ranks (one all-reduce when the ranks are
     /// processes), `clip_grad_norm_`, SGD step — stopping before the step when a loss or the gradient norm is not
     /// finite on any rank.
-    func step(_ rankBatches: [[TrainItem]], lr: Double) throws -> StepStats {
+    func step(_ rankBatches: [[TrainItem]], lr: Double, skip: Bool = false) throws -> StepStats {
         var subBatches = rankBatches
         if case .merged = parallel { subBatches = [rankBatches.flatMap { $0 }] }
-        if parallel.group == nil && subBatches.allSatisfy(\.isEmpty) { return StepStats(lossCls: 0, lossBbox: 0, loss: 0) }
+        if skip || (parallel.group == nil && subBatches.allSatisfy(\.isEmpty)) { return StepStats(lossCls: 0, lossBbox: 0, loss: 0) }
         let device = options.device
         let simulated = subBatches.count > 1
         typealias Collated = (images: Tensor, metas: [ImageMeta], boxes: [Tensor], labels: [Tensor])

@@ -2,6 +2,7 @@ import ArgumentParser
 import Detection
 import Foundation
 import GHMTools
+import Support
 import Torch
 
 struct BenchCommand: ParsableCommand {
@@ -192,7 +193,7 @@ struct BenchCheckpoint: ParsableCommand {
 struct BenchDist: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dist",
-        abstract: "All-reduce of a gradient-sized tensor list across 2 local processes: Swift (c10d Gloo) vs torch.distributed.",
+        abstract: "All-reduce across 2 local processes (Swift c10d Gloo vs torch.distributed), then training images/s of 2 processes vs 1.",
         discussion: """
             Starts --world local processes of this binary (a hidden worker mode, with RANK, WORLD_SIZE, LOCAL_RANK, \
             MASTER_ADDR=127.0.0.1 and a free MASTER_PORT set, as torchrun does). Each fills float32 tensors (sizes of \
@@ -201,6 +202,10 @@ struct BenchDist: ParsableCommand {
             flat buffer per call, copied back). Then tools/bench_dist.py in .venv does the same with \
             torch.distributed (gloo), started the same way; the ratio of rank 0's medians is printed. \
             --verify instead checks sum, mean, broadcast and barrier on several shapes and dtypes.
+
+            Then (unless --no-train) the images per second of `ghm train` on a generated set (noise with filled \
+            rectangles, --train-scale, 2 images per process, random init, no validation): --nproc 2 with 1 thread \
+            per rank against 1 process with 2 threads, each for --train-iterations iterations, the first left out.
             """)
 
     @Option(help: "Floats all-reduced per call (default: 38M, about RetinaNet-GHM's parameter count).")
@@ -215,8 +220,16 @@ struct BenchDist: ParsableCommand {
     var verify = false
     @Option(help: "The project folder with tools/ and .venv (default: found automatically).")
     var repo: String?
+    @Flag(help: "Skip the training images/s comparison.")
+    var noTrain = false
+    @Option(help: "Training iterations per mode (the first is left out).")
+    var trainIterations = 5
+    @Option(help: "The training scale, WxH (the config's is 1333x800).")
+    var trainScale = "1333x800"
 
     func validate() throws {
+        guard trainIterations >= 2 else { throw ValidationError("--train-iterations must be at least 2") }
+        guard parsedScale != nil else { throw ValidationError("--train-scale must be WxH, e.g. 1333x800") }
         guard floats >= 1, iterations >= 1, world >= 1, timeout >= 1 else {
             throw ValidationError("--floats, --iterations, --world and --timeout must be ≥ 1")
         }
@@ -243,7 +256,39 @@ struct BenchDist: ParsableCommand {
             }
             print(try DistBenchmark.report(executable: exe, workerArguments: args, root: try? ProjectRoot.find(repo),
                                            floats: floats, iterations: iterations, world: world, timeoutSeconds: timeout))
+            if !noTrain { try trainReport(exe) }
         }
+    }
+
+    var parsedScale: (Int, Int)? {
+        let p = trainScale.lowercased().split(separator: "x").compactMap { Int($0) }
+        return p.count == 2 && p[0] >= 64 && p[1] >= 64 ? (p[0], p[1]) : nil
+    }
+
+    func trainReport(_ exe: String) throws {
+        let root = try ProjectRoot.find(repo)
+        let dir = root + "/.build/bench/dist-train"
+        let scale = parsedScale!
+        let count = 4 * trainIterations + 4
+        if !FileManager.default.fileExists(atPath: dir + "/train.json") || (try? String(contentsOfFile: dir + "/count", encoding: .utf8)) != "\(count)" {
+            try? FileManager.default.removeItem(atPath: dir)
+            try DistTrainBenchmark.makeSet(in: dir, count: count, width: scale.0 / 2, height: scale.1 / 2)
+            try Files.writeAtomically(Data("\(count)".utf8), to: dir + "/count")
+        }
+        print("training images/s: ghm train at \(scale.0)×\(scale.1), 2 images per process, median of \(trainIterations - 1) "
+              + "iterations after the first")
+        let modes = [DistTrainBenchmark.Mode(name: "1 process x 2 threads", arguments: ["--threads", "2"], imagesPerIteration: 2),
+                     DistTrainBenchmark.Mode(name: "2 processes x 1 thread", arguments: ["--nproc", "2", "--threads", "1"],
+                                             imagesPerIteration: 4)]
+        let results = try DistTrainBenchmark.run(executable: exe, config: root + "/configs/retinanet_ghm_r50_fpn_1x_coco.yml",
+                                                 dir: dir, iterations: trainIterations, scale: scale, modes: modes) {
+            FileHandle.standardError.write(Data(($0 + "\n").utf8))
+        }
+        for r in results {
+            print(String(format: "  %-24@ %6.3f images/s (%.2f s per iteration of %d images)", r.mode.name as NSString,
+                         r.imagesPerSecond, r.secondsPerIteration, r.mode.imagesPerIteration))
+        }
+        print(String(format: "  2 processes / 1 process = %.2f", results[1].imagesPerSecond / results[0].imagesPerSecond))
     }
 }
 

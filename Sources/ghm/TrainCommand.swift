@@ -96,6 +96,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds a collective waits for the other ranks before the run stops with an error.")
     var distTimeout = 1800
 
+    @Flag(name: .long, help: "Sum GHM's bin counts over the ranks (one histogram per iteration; mmdet keeps one per rank).")
+    var syncGhmBins = false
+
     func validate() throws {
         guard Device(device) != nil else { throw ValidationError("--device must be cpu, cuda or cuda:N, not '\(device)'") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -167,6 +170,7 @@ struct TrainCommand: ParsableCommand {
             options.skipBadImages = skipBadImages
             options.stopAfterIterations = stopAfter
             options.parallel = parallel
+            options.syncGHMBins = syncGhmBins
             if case .group(let g) = parallel {
                 if options.device == .cuda(0) && device == "cuda" { options.device = .cuda(g.localRank) }
                 if g.rank != 0 { options.echo = { _ in } }

@@ -214,6 +214,61 @@ final class DistributedTrainTests: XCTestCase {
         XCTAssertEqual(try Self.maxRelativeDifference(w + "/iter_2.pth", d + "/iter_2.pth"), 0)
     }
 
+    /// `--sync-ghm-bins`: both ranks weight by one histogram of the iteration, so they keep one GHM state between
+    /// them (unlike mmdet's per-rank states of the run without it) and the same parameters.
+    func testSyncGHMBinsGivesOneStateForAllRanks() throws {
+        let (d, _) = try Self.processes()
+        let w = Self.work + "/sync"
+        let r = try Self.cli(w, ["--nproc", "2", "--stop-after", "2", "--no-validate", "--sync-ghm-bins"], fresh: true)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("GHM bin counts summed over the 2 ranks"), r.stdout)
+        func rows(_ path: String) throws -> [[Double]] {
+            try XCTUnwrap(Checkpoint.load(path).meta?["ghm_train"]?.dict?["rank_ghm_state"]?.items).map { $0.items?.compactMap(\.double) ?? [] }
+        }
+        let synced = try rows(w + "/iter_2.pth"), own = try rows(d + "/iter_2.pth")
+        XCTAssertEqual(synced[0], synced[1], "one GHM state on both ranks")
+        XCTAssertNotEqual(synced[0], own[0])
+        for it in 0..<2 {
+            XCTAssertEqual(try Self.traceMeta(w, iteration: it, rank: 0)["params_crc32"], try Self.traceMeta(w, iteration: it, rank: 1)["params_crc32"])
+        }
+    }
+
+    /// tools/slurm_train.sh maps SLURM's task variables to torchrun's: two tasks started as srun would start them train
+    /// the same run as `--nproc 2`.
+    func testSlurmWrapperStartsTheSameRun() throws {
+        let (d, _) = try Self.processes()
+        let w = Self.work + "/slurm"
+        try? FileManager.default.removeItem(atPath: w)
+        var args = ["--config", TrainFixture.config, "--work-dir", w, "--seed", "0", "--threads", "1", "--no-validate",
+                    "--stop-after", "2"]
+        for o in try Self.overrides() { args += ["--set", o] }
+        let port = try RankLauncher.freePort()
+        var procs: [(Process, Pipe)] = []
+        for r in 0..<2 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Repo.path("tools/slurm_train.sh"))
+            p.arguments = args
+            p.environment = ProcessInfo.processInfo.environment.merging([
+                "SLURM_PROCID": "\(r)", "SLURM_NTASKS": "2", "SLURM_LOCALID": "\(r)", "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": "\(port)", "GHM_BIN": Self.ghm]) { $1 }
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            procs.append((p, err))
+        }
+        for (r, (p, err)) in procs.enumerated() {
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "task \(r): \(text)")
+        }
+        XCTAssertEqual(try Self.maxRelativeDifference(w + "/iter_2.pth", d + "/iter_2.pth"), 0)
+        // outside srun it says what is missing
+        let bare = try runProcess(Repo.path("tools/slurm_train.sh"), ["--help"], environment: ["SLURM_PROCID": ""])
+        XCTAssertEqual(bare.status, 2)
+        XCTAssertTrue(bare.stderr.contains("SLURM_PROCID is not set"), bare.stderr)
+    }
+
     /// A checkpoint of 2 processes resumes in 2 simulated ranks and ends where the simulated run ends; one process
     /// computing the same images as one batch (one GHM state, one normaliser) drifts from it (reported).
     func testSimulatedResumesProcessCheckpointAndDoubleBatchDrifts() throws {
