@@ -285,8 +285,9 @@ struct BenchDist: ParsableCommand {
             FileHandle.standardError.write(Data(($0 + "\n").utf8))
         }
         for r in results {
-            print(String(format: "  %-24@ %6.3f images/s (%.2f s per iteration of %d images)", r.mode.name as NSString,
-                         r.imagesPerSecond, r.secondsPerIteration, r.mode.imagesPerIteration))
+            print("  " + r.mode.name.padding(toLength: 24, withPad: " ", startingAt: 0)
+                  + String(format: "%6.3f images/s (%.2f s per iteration of %d images)", r.imagesPerSecond,
+                           r.secondsPerIteration, r.mode.imagesPerIteration))
         }
         print(String(format: "  2 processes / 1 process = %.2f", results[1].imagesPerSecond / results[0].imagesPerSecond))
     }

@@ -269,6 +269,24 @@ final class DistributedTrainTests: XCTestCase {
         XCTAssertTrue(bare.stderr.contains("SLURM_PROCID is not set"), bare.stderr)
     }
 
+    /// SIGTERM to the launcher (as Ctrl-C reaches every rank): it passes the signal on, the ranks agree to stop after
+    /// the same iteration, rank 0 saves a resumable checkpoint, every rank exits 143 and so does the launcher.
+    func testSigtermToLauncherStopsAllRanksWithACheckpoint() throws {
+        let (d, _) = try Self.processes()
+        let w = Self.work + "/T"
+        try? FileManager.default.removeItem(atPath: w)
+        try FileManager.default.copyItem(atPath: d, toPath: w)
+        let r = try Self.runAndAct(w, after: "Epoch [1][3/") { kill($0, SIGTERM) == 0 }
+        XCTAssertEqual(r.status, 128 + SIGTERM, r.stderr)
+        let stopped = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("stopped by signal 15 after iteration") })
+        let n = try XCTUnwrap(Int(stopped.split(separator: " ").last ?? ""))
+        XCTAssertGreaterThanOrEqual(n, 3)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: w + "/latest.pth"), "iter_\(n).pth")
+        XCTAssertEqual(try Checkpoint.load(w + "/iter_\(n).pth").meta?["iter"]?.int, n)
+        XCTAssertTrue(r.stderr.contains("[rank 1] interrupted by signal 15"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("all_reduce failed"), r.stderr)
+    }
+
     /// A checkpoint of 2 processes resumes in 2 simulated ranks and ends where the simulated run ends; one process
     /// computing the same images as one batch (one GHM state, one normaliser) drifts from it (reported).
     func testSimulatedResumesProcessCheckpointAndDoubleBatchDrifts() throws {
@@ -293,6 +311,16 @@ final class DistributedTrainTests: XCTestCase {
     /// Starts `ghm train --nproc 2` (auto-resume) in `w`, SIGKILLs rank 1 once rank 0 has printed `marker`, and
     /// returns the launcher's status and output.
     static func runAndKillRank1(_ w: String, after marker: String) throws -> ProcessResult {
+        try runAndAct(w, after: marker) { _ in
+            guard let pid = rankPid(1, workDir: w) else { return false }
+            kill(pid, SIGKILL)
+            return true
+        }
+    }
+
+    /// Starts `ghm train --nproc 2` (auto-resume) in `w`; once rank 0 has printed `marker`, calls `act` with the
+    /// launcher's pid until it returns true; returns the launcher's status and output.
+    static func runAndAct(_ w: String, after marker: String, act: (Int32) -> Bool) throws -> ProcessResult {
         var args = ["train", "--config", TrainFixture.config, "--work-dir", w, "--seed", "0", "--threads", "1",
                     "--dist-timeout", "60", "--nproc", "2", "--auto-resume", "--stop-after", "6"]
         for o in try overrides() { args += ["--set", o] }
@@ -317,17 +345,14 @@ final class DistributedTrainTests: XCTestCase {
         var killed = false
         while p.isRunning && monotonicSeconds() < deadline {
             stdout.lock.lock(); let seen = stdout.text.contains(marker); stdout.lock.unlock()
-            if seen && !killed, let pid = rankPid(1, workDir: w) {
-                kill(pid, SIGKILL)
-                killed = true
-            }
+            if seen && !killed { killed = act(p.processIdentifier) }
             usleep(100_000)
         }
         if p.isRunning { p.terminate() }
         p.waitUntilExit()
         out.fileHandleForReading.readabilityHandler = nil
         err.fileHandleForReading.readabilityHandler = nil
-        XCTAssertTrue(killed, "rank 1 was found and killed")
+        XCTAssertTrue(killed, "the action was taken")
         return ProcessResult(status: p.terminationStatus, stdout: stdout.text, stderr: stderr.text)
     }
 
