@@ -263,8 +263,6 @@ public final class Trainer {
 
     static let resumeKey = "ghm_train"
 
-    /// `epoch_N.pth` / `iter_N.pth` with mmcv's layout: meta (epoch, iter, CLASSES, config, seed, …, and what an
-    /// exact resume needs under `ghm_train`), the state dict (GHM buffers included) and the SGD state.
     /// Every rank's GHM state (`[rank][flattened buffers]`): a collective when the ranks are processes.
     func gatherGHMStates() throws -> [[Double]] {
         func flat(_ ts: [Tensor]) throws -> [Double] { try ts.flatMap { try $0.to(.cpu).to(.float64).doubles() } }
@@ -286,7 +284,10 @@ public final class Trainer {
         }
     }
 
-    /// Every rank takes part (the GHM states are gathered); rank 0 writes, then all wait until the file is complete.
+    /// `epoch_N.pth` / `iter_N.pth` with mmcv's layout: meta (epoch, iter, CLASSES, config, seed, …, and what an
+    /// exact resume needs under `ghm_train`, every rank's GHM state included), the state dict (GHM buffers included:
+    /// rank 0's) and the SGD state. Every rank takes part (the GHM states are gathered); rank 0 writes, then all wait
+    /// until the file is complete.
     @discardableResult
     func saveCheckpoint(name: String, log: TrainLog?) throws -> String {
         let path = (options.workDir as NSString).appendingPathComponent(name)
@@ -377,6 +378,7 @@ public final class Trainer {
         epoch = e
         iteration = it
         innerIteration = 0
+        lastCheckpoint = URL(fileURLWithPath: path).resolvingSymlinksInPath().path  // latest.pth will move on
         if let r = meta[Self.resumeKey]?.dict, let inner = r["inner_iter"]?.int, let key = r["epoch_start_rng_key"]?.items,
            let pos = r["epoch_start_rng_pos"]?.int {
             innerIteration = inner
@@ -655,6 +657,7 @@ public final class Trainer {
         var files: [String] = []
         try optimizer.zeroGrad()
         let params = model.parameters().filter { $0.requiresGrad }
+        var pending: Tensor?  // a rank's loss: backward once every rank's losses are known to be finite
         for (i, items) in subBatches.enumerated() {
             let r = parallel.localRanks[i]
             files.append(items.map { ($0.meta.filename as NSString).lastPathComponent }.joined(separator: ", "))
@@ -671,6 +674,7 @@ public final class Trainer {
             let values = [try totals.lossCls.item(), try totals.lossBbox.item(), try totals.loss.item(), Double(items.count)]
             local.append(values)
             if tracing != nil { traces.append((r, batch, losses)) }
+            if parallel.group != nil { pending = totals.loss; continue }
             try checkFinite(values, rank: r, files: files[i])
             // simulated ranks: backward now (one graph at a time); the gradients accumulate over the sub-batches
             try totals.loss.backward()
@@ -680,8 +684,8 @@ public final class Trainer {
         var perRank = local
         if let g = parallel.group {
             perRank = try RankExchange.allGather(g, local[0])
-            for (r, v) in perRank.enumerated() where r != g.rank { try checkFinite(v, rank: r, files: nil) }
-            if local[0][3] == 0 { try zeroGradients(params) }
+            for (r, v) in perRank.enumerated() { try checkFinite(v, rank: r, files: r == g.rank ? files[0] : nil) }
+            if let pending { try pending.backward() } else { try zeroGradients(params) }
             try g.allReduceMean(params.compactMap(\.grad))
         } else if simulated {
             // the accumulated sum over the sub-batches / N, as the all-reduce's sum / world size
@@ -697,7 +701,7 @@ public final class Trainer {
             let norm = try clipGradNorm(params, maxNorm: maxNorm)
             stats.gradNorm = norm
             guard norm.isFinite else {
-                throw TrainingStopped(reason: .nonFinite, message: "iteration \(iteration + 1) (epoch \(epoch + 1), images \(files.joined(separator: "; "))): the gradient norm is \(norm) "
+                throw TrainingStopped(reason: .nonFinite, message: "iteration \(iteration + 1) (epoch \(epoch + 1), images \(files.joined(separator: "; "))): the gradient norm is \(Self.text(norm)) "
                                       + "(loss_cls \(stats.lossCls), loss_bbox \(stats.lossBbox)); the run is stopped before the update",
                                       checkpoint: lastCheckpoint.map { "\($0) (the last good checkpoint)" })
             }
@@ -712,12 +716,15 @@ public final class Trainer {
         return stats
     }
 
+    /// `nan`, `inf`, `-inf` (Swift would print a NaN's payload) or the number.
+    static func text(_ v: Double) -> String { v.isNaN ? "nan" : v.isInfinite ? (v > 0 ? "inf" : "-inf") : "\(v)" }
+
     /// Stops the run before the update when rank `rank`'s `loss_cls` or `loss_bbox` is not finite.
     func checkFinite(_ values: [Double], rank r: Int, files: String?) throws {
         for (name, v) in [("loss_cls", values[0]), ("loss_bbox", values[1])] where !v.isFinite {
             let who = worldSize > 1 ? "rank \(r)'s " : ""
             let images = files.map { ", images \($0)" } ?? (worldSize > 1 ? ", rank \(r)'s output names its images" : "")
-            throw TrainingStopped(reason: .nonFinite, message: "iteration \(iteration + 1) (epoch \(epoch + 1)\(images)): \(who)\(name) is \(v); "
+            throw TrainingStopped(reason: .nonFinite, message: "iteration \(iteration + 1) (epoch \(epoch + 1)\(images)): \(who)\(name) is \(Self.text(v)); "
                                   + "the run is stopped before the update, the weights were not changed",
                                   checkpoint: lastCheckpoint.map { "\($0) (the last good checkpoint)" })
         }

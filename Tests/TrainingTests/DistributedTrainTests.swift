@@ -287,6 +287,24 @@ final class DistributedTrainTests: XCTestCase {
         XCTAssertFalse(r.stderr.contains("all_reduce failed"), r.stderr)
     }
 
+    /// A non-finite loss on the ranks (an absurd lr after a resume): every rank stops before the update at the same
+    /// iteration (exit 3, naming it), the last good checkpoint stays as it was, no rank hangs.
+    func testNonFiniteLossStopsEveryRank() throws {
+        let (d, _) = try Self.processes()
+        let w = Self.work + "/nan"
+        try? FileManager.default.removeItem(atPath: w)
+        try FileManager.default.copyItem(atPath: d, toPath: w)
+        let r = try Self.cli(w, ["--nproc", "2", "--auto-resume", "--stop-after", "6", "--no-validate", "--set", "optimizer.lr=1e12"],
+                             fresh: false)
+        XCTAssertEqual(r.status, 3, r.stderr)
+        XCTAssertTrue(r.stderr.contains("is nan") || r.stderr.contains("is inf") || r.stderr.contains("gradient norm is"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("/iter_2.pth (the last good checkpoint)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("[rank 1] iteration"), "rank 1 stops on its own account too: \(r.stderr)")
+        XCTAssertFalse(r.stderr.contains("cannot be reached"), r.stderr)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: w + "/latest.pth"), "iter_2.pth")
+        XCTAssertEqual(try Self.maxRelativeDifference(w + "/iter_2.pth", d + "/iter_2.pth"), 0, "untouched")
+    }
+
     /// A checkpoint of 2 processes resumes in 2 simulated ranks and ends where the simulated run ends; one process
     /// computing the same images as one batch (one GHM state, one normaliser) drifts from it (reported).
     func testSimulatedResumesProcessCheckpointAndDoubleBatchDrifts() throws {
