@@ -13,7 +13,7 @@ public struct LaunchError: Error, CustomStringConvertible, Sendable {
 
 nonisolated(unsafe) private var launcherSignal: sig_atomic_t = 0
 
-/// Starts the ranks of a data-parallel job on this machine as torchrun does (`--nproc-per-node N --no-python`): N
+/// Starts the ranks of a data-parallel job on this machine as torchrun does (`--nproc-per-node N`): N
 /// copies of a program with `RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT` set. Rank 0's standard
 /// output and error are this process's; the other ranks' standard error too (their output is dropped). When a rank
 /// fails, the others are sent SIGTERM, then SIGKILL after `grace` seconds if they are still running. SIGINT and
