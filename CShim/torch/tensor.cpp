@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/Parallel.h>
 #include <torch/headeronly/version.h>
 
@@ -342,6 +343,60 @@ int gt_device(gt_tensor t, int32_t *type, int32_t *index) {
 }
 int gt_is_contiguous(gt_tensor t, int32_t *out) {
   return guard(__func__, [&] { *ARG(out) = ARG(t).is_contiguous() ? 1 : 0; });
+}
+
+static at::MemoryFormat memory_format(int32_t format) {
+  switch (format) {
+  case 0: return at::MemoryFormat::Contiguous;
+  case 1: return at::MemoryFormat::ChannelsLast;
+  default: throw std::invalid_argument("unknown memory format " + std::to_string(format) + " (0 contiguous, 1 channels-last)");
+  }
+}
+
+int gt_contiguous_format(gt_tensor t, int32_t format, gt_tensor *out) {
+  return guard(__func__, [&] {
+    auto &x = ARG(t);
+    auto f = memory_format(format);
+    if (f == at::MemoryFormat::ChannelsLast && x.dim() != 4)
+      throw std::invalid_argument("channels-last needs a 4-D tensor, got " + std::to_string(x.dim()) + "-D");
+    put(ARG(out), x.contiguous(f));
+  });
+}
+
+int gt_is_contiguous_format(gt_tensor t, int32_t format, int32_t *out) {
+  return guard(__func__, [&] { *ARG(out) = ARG(t).is_contiguous(memory_format(format)) ? 1 : 0; });
+}
+
+static at::DeviceType autocast_device(int32_t type) {
+  if (type == 0) return at::kCPU;
+  if (type == 1) return at::kCUDA;
+  throw std::invalid_argument("autocast device type " + std::to_string(type) + " (0 CPU, 1 CUDA)");
+}
+
+int gt_autocast_enter(int32_t device_type, int32_t dtype, int32_t *prev_enabled, int32_t *prev_dtype) {
+  return guard(__func__, [&] {
+    auto d = autocast_device(device_type);
+    auto st = gt::dtype(dtype);
+    if (st != at::kHalf && st != at::kBFloat16) throw std::invalid_argument("autocast dtype must be float16 or bfloat16");
+    *ARG(prev_enabled) = at::autocast::is_autocast_enabled(d) ? 1 : 0;
+    *ARG(prev_dtype) = static_cast<int32_t>(at::autocast::get_autocast_dtype(d));
+    at::autocast::set_autocast_dtype(d, st);
+    at::autocast::set_autocast_enabled(d, true);
+    at::autocast::increment_nesting();
+  });
+}
+
+int gt_autocast_exit(int32_t device_type, int32_t prev_enabled, int32_t prev_dtype) {
+  return guard(__func__, [&] {
+    auto d = autocast_device(device_type);
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(d, prev_enabled != 0);
+    at::autocast::set_autocast_dtype(d, static_cast<at::ScalarType>(prev_dtype));
+  });
+}
+
+int gt_autocast_enabled(int32_t device_type, int32_t *out) {
+  return guard(__func__, [&] { *ARG(out) = at::autocast::is_autocast_enabled(autocast_device(device_type)) ? 1 : 0; });
 }
 int gt_same_storage(gt_tensor a, gt_tensor b, int32_t *out) {
   return guard(__func__, [&] { *ARG(out) = ARG(a).storage().is_alias_of(ARG(b).storage()) ? 1 : 0; });

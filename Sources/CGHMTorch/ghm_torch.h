@@ -41,6 +41,12 @@ int gt_set_num_threads(int32_t n);
 int gt_manual_seed(uint64_t seed);
 int gt_grad_enabled(int32_t *out);
 int gt_set_grad_enabled(int32_t on);
+/* Autocast (torch.autocast) on this thread for device type 0 CPU / 1 CUDA: enter sets the dtype and enables it,
+ * keeping what was there in *prev_enabled / *prev_dtype; exit restores them (and clears the cast cache when the
+ * outermost autocast region ends). */
+int gt_autocast_enter(int32_t device_type, int32_t dtype, int32_t *prev_enabled, int32_t *prev_dtype);
+int gt_autocast_exit(int32_t device_type, int32_t prev_enabled, int32_t prev_dtype);
+int gt_autocast_enabled(int32_t device_type, int32_t *out);
 int gt_cuda_synchronize(void);
 /* Replaces libtorch's CPU allocator by one that keeps freed blocks of >= 1 MiB (rounded to 2 MiB, huge-page
  * advised) for reuse, holding at most limit_bytes; calling it again changes the limit. Small blocks are unaffected. */
@@ -83,6 +89,9 @@ int gt_numel(gt_tensor t, int64_t *out);
 int gt_dtype(gt_tensor t, int32_t *out);
 int gt_device(gt_tensor t, int32_t *type, int32_t *index);
 int gt_is_contiguous(gt_tensor t, int32_t *out);
+/* Memory format: 0 contiguous (NCHW), 1 channels-last (NHWC strides of a 4-D tensor). */
+int gt_contiguous_format(gt_tensor t, int32_t format, gt_tensor *out);
+int gt_is_contiguous_format(gt_tensor t, int32_t format, int32_t *out);
 int gt_same_storage(gt_tensor a, gt_tensor b, int32_t *out);
 int gt_data_ptr(gt_tensor t, const void **out);          /* CPU tensors only; valid while t lives */
 /* Copies the elements (row-major, contiguous) of a tensor of any device/layout into dst as `dtype`; nbytes must equal

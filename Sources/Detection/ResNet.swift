@@ -164,3 +164,22 @@ public final class ResNet: Module {
         return outs
     }
 }
+
+extension BasicBlock: ConvBNFusable {
+    public func foldOwnConvBN() throws(TorchError) -> Int {
+        [try ConvBNFusion.fold(conv1, bn1), try ConvBNFusion.fold(conv2, bn2)].filter { $0 }.count
+    }
+}
+
+extension Bottleneck: ConvBNFusable {
+    public func foldOwnConvBN() throws(TorchError) -> Int {
+        [try ConvBNFusion.fold(conv1, bn1), try ConvBNFusion.fold(conv2, bn2), try ConvBNFusion.fold(conv3, bn3)].filter { $0 }.count
+    }
+}
+
+extension ResNet: ConvBNFusable {
+    /// The stem (conv1, bn1); the blocks fold their own.
+    public func foldOwnConvBN() throws(TorchError) -> Int {
+        try ConvBNFusion.fold(conv1, bn1) ? 1 : 0
+    }
+}

@@ -45,12 +45,67 @@ public final class RetinaNet: Module {
         try bboxHead(extractFeatures(images))
     }
 
-    /// Detections per image in original-image pixels (`simple_test(..., rescale=True)`), without gradients.
+    /// How `detect` runs the network: the reference (fp32, NCHW, conv + BN), or the fast paths of mmdet's
+    /// `tools/test.py --fuse-conv-bn`, PyTorch's channels-last memory format, and autocast.
+    public struct InferenceMode: Equatable, Sendable, CustomStringConvertible {
+        /// Batch norms folded into their convolutions (mmcv's `fuse_conv_bn`; irreversible).
+        public var fuseConvBN = false
+        /// Convolution weights and the input batch in channels-last layout.
+        public var channelsLast = false
+        /// Autocast dtype (bfloat16 or float16) for the network; the head's outputs are cast to float32 before the
+        /// post-processing, as mmdet's `force_fp32`.
+        public var autocast: DType?
+
+        public init(fuseConvBN: Bool = false, channelsLast: Bool = false, autocast: DType? = nil) {
+            (self.fuseConvBN, self.channelsLast, self.autocast) = (fuseConvBN, channelsLast, autocast)
+        }
+
+        public static let reference = InferenceMode()
+        public var isReference: Bool { self == .reference }
+        public var description: String {
+            var parts: [String] = []
+            if fuseConvBN { parts.append("fuse-conv-bn") }
+            if channelsLast { parts.append("channels-last") }
+            if let autocast { parts.append("amp \(autocast)") }
+            return parts.isEmpty ? "fp32 reference" : parts.joined(separator: " + ")
+        }
+    }
+
+    public private(set) var inferenceMode = InferenceMode.reference
+
+    /// Switches to `mode` (for inference: the model must be in evaluation mode to fold its batch norms; folding
+    /// cannot be undone).
+    public func setInferenceMode(_ mode: InferenceMode) throws(TorchError) {
+        if inferenceMode.fuseConvBN && !mode.fuseConvBN {
+            throw TorchError(op: "inference_mode", message: "the batch norms are folded already; build the model again to unfold them")
+        }
+        if let dt = mode.autocast, dt != .bfloat16 && dt != .float16 {
+            throw TorchError(op: "inference_mode", message: "autocast dtype must be bfloat16 or float16, not \(dt)")
+        }
+        if mode.fuseConvBN && !inferenceMode.fuseConvBN { try fuseConvBN() }
+        if mode.channelsLast != inferenceMode.channelsLast {
+            if mode.channelsLast { try toChannelsLast() } else { try toContiguous() }
+        }
+        inferenceMode = mode
+    }
+
+    /// Detections per image in original-image pixels (`simple_test(..., rescale=True)`), without gradients, in the
+    /// current `inferenceMode`.
     public func detect(_ images: Tensor, metas: [ImageMeta]) throws(TorchError) -> [Detections] {
         try withNoGrad { () throws(TorchError) -> [Detections] in
-            let (cls, reg) = try forwardRaw(images)
+            let (cls, reg) = try forwardInference(images)
             return try postProcessor.detections(clsScores: cls, bboxPreds: reg, metas: metas)
         }
+    }
+
+    /// The head outputs in the current `inferenceMode` (channels-last input, autocast), always float32.
+    public func forwardInference(_ images: Tensor) throws(TorchError) -> (clsScores: [Tensor], bboxPreds: [Tensor]) {
+        let mode = inferenceMode
+        let x = mode.channelsLast ? try images.contiguous(.channelsLast) : images
+        guard let dt = mode.autocast else { return try forwardRaw(x) }
+        let (cls, reg) = try withAutocast(try images.device, dtype: dt) { () throws(TorchError) in try forwardRaw(x) }
+        // mmdet's force_fp32 on the head's get_bboxes
+        return (try cls.map { t throws(TorchError) in try t.to(.float32) }, try reg.map { t throws(TorchError) in try t.to(.float32) })
     }
 
     /// The GHM buffers that mmdet's own loading tolerates to be absent from a checkpoint.

@@ -37,7 +37,7 @@ public enum DetectBenchmark {
             let prepared = try detector.prepare(path: image)
             let batch = try ImageTransform.collate([prepared.tensor])
             let t1 = monotonicSeconds()
-            let (cls, reg) = try withNoGrad { () throws(TorchError) in try detector.model.forwardRaw(batch) }
+            let (cls, reg) = try withNoGrad { () throws(TorchError) in try detector.model.forwardInference(batch) }
             try Torch.synchronize()
             let t2 = monotonicSeconds()
             let dets = try detector.model.postProcessor.detections(clsScores: cls, bboxPreds: reg, metas: [prepared.meta])

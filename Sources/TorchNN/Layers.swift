@@ -45,6 +45,9 @@ public final class BatchNorm2d: Module, Layer {
     public let eps: Double, momentum: Double
     /// Keep evaluation mode even when the model trains (mmdet's `norm_eval=True`).
     public var normEval = false
+    /// Folded into the preceding convolution (`ConvBNFusion`): the identity from then on, as mmcv's `fuse_conv_bn`
+    /// replaces it with `nn.Identity`.
+    public internal(set) var foldedIntoConv = false
 
     public init(_ features: Int, eps: Double = 1e-5, momentum: Double = 0.1) throws(TorchError) {
         weight = try Tensor.ones([features]).requiresGrad_()
@@ -60,6 +63,7 @@ public final class BatchNorm2d: Module, Layer {
     public override func train(_ on: Bool = true) { super.train(on && !normEval) }
 
     public func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {
+        if foldedIntoConv { return x }
         if isTraining {
             try withNoGrad { () throws(TorchError) in try numBatchesTracked.add_(1) }
         }

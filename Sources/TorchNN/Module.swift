@@ -20,7 +20,7 @@ open class Module {
     /// Property name → key, for children whose key is not the snake_case of the property name.
     open var keyOverrides: [String: String] { [:] }
 
-    private func reflect() -> (children: [(String, Module)], tensors: [(String, TensorSlot)]) {
+    func reflect() -> (children: [(String, Module)], tensors: [(String, TensorSlot)]) {
         if let r = reflected { return r }
         var mirrors: [Mirror] = []
         var m: Mirror? = Mirror(reflecting: self)

@@ -35,6 +35,8 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Intra-op threads (default: libtorch's choice).")
     var threads: Int?
 
+    @OptionGroup var fast: FastPathOptions
+
     func validate() throws {
         guard Device(device) != nil else { throw ValidationError("--device must be cpu, cuda or cuda:N, not '\(device)'") }
         guard scale.count != 1 else {
@@ -78,7 +80,35 @@ struct ModelOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: checkpoint) else {
             throw ToolError("\(checkpoint): no such checkpoint file")
         }
-        return try Detector(config: loadConfig(), checkpoint: checkpoint, device: dev)
+        let detector = try Detector(config: loadConfig(), checkpoint: checkpoint, device: dev)
+        try detector.model.setInferenceMode(try fast.mode())
+        return detector
+    }
+}
+
+/// The fast inference paths (`detect`, `infer`, `eval`, `parity`, `bench detect`).
+struct FastPathOptions: ParsableArguments {
+    @Flag(name: .long, help: "Fold the batch norms into the convolutions (MMDetection's tools/test.py --fuse-conv-bn).")
+    var fuseConvBn = false
+
+    @Flag(name: .long, help: "Channels-last memory format for the convolutions and the input.")
+    var channelsLast = false
+
+    @Option(name: .long, help: ArgumentHelp("Autocast the network to bf16 or fp16 (the post-processing stays fp32).", valueName: "bf16|fp16"))
+    var amp: String?
+
+    func validate() throws { _ = try mode() }
+
+    func mode() throws -> RetinaNet.InferenceMode {
+        var dt: DType?
+        if let amp {
+            switch amp.lowercased() {
+            case "bf16", "bfloat16": dt = .bfloat16
+            case "fp16", "float16", "half": dt = .float16
+            default: throw ValidationError("--amp takes bf16 or fp16, not '\(amp)'")
+            }
+        }
+        return RetinaNet.InferenceMode(fuseConvBN: fuseConvBn, channelsLast: channelsLast, autocast: dt)
     }
 }
 
