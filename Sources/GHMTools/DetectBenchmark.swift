@@ -13,25 +13,36 @@ public enum DetectBenchmark {
         public var detections: Int
         public var pythonMilliseconds: Double
         public var pythonDetections: String
+        /// The Swift side's inference mode, and its detections against the fp32 path's (which equal mmdet's).
+        public var mode = RetinaNet.InferenceMode.reference
+        public var agreement: DetectionAgreement?
 
         public var ratio: Double { Statistics.median(swift) * 1000 / pythonMilliseconds }
         public var description: String {
             func ms(_ t: [Double]) -> Double { Statistics.median(t) * 1000 }
             return [
                 "end-to-end detect, 1333×800, \(threads) thread(s), median of \(runs) after \(warmup) warm-up, \(Torch.version)",
-                String(format: "  Swift (ghm)    %8.1f ms   (%d detections; pre-processing %.1f, forward %.1f, post-processing %.1f ms)",
-                       ms(swift), detections, ms(prep), ms(forward), ms(post)),
+                String(format: "  Swift (ghm)    %8.1f ms   (%d detections; pre-processing %.1f, forward %.1f, post-processing %.1f ms)%@",
+                       ms(swift), detections, ms(prep), ms(forward), ms(post),
+                       (mode.isReference ? "" : "; \(mode)") as NSString),
                 String(format: "  Python (mmdet) %8.1f ms   (%@ detections)", pythonMilliseconds, pythonDetections as NSString),
                 String(format: "  ratio Swift / Python = %.3f", ratio),
-            ].joined(separator: "\n")
+            ].joined(separator: "\n") + (agreement.map { "\n  \(mode) vs the fp32 path (= mmdet's): \($0)" } ?? "")
         }
     }
 
     /// Times `runs` detections after `warmup` on `detector`, then the MMDetection script on the same files.
-    public static func run(detector: Detector, image: String, checkpoint: String, root: String, python: String,
-                           threads: Int, runs: Int, warmup: Int) throws -> Report {
+    /// With a fast inference mode on `detector`, `reference` (the same weights on the fp32 path) gives the detections
+    /// the fast ones are matched against.
+    public static func run(detector: Detector, reference: Detector? = nil, image: String, checkpoint: String, root: String,
+                           python: String, threads: Int, runs: Int, warmup: Int) throws -> Report {
         var report = Report(threads: threads, runs: runs, warmup: warmup, swift: [], prep: [], forward: [], post: [],
                             detections: 0, pythonMilliseconds: 0, pythonDetections: "?")
+        report.mode = detector.model.inferenceMode
+        if let reference {
+            report.agreement = try DetectionAgreement(reference: try reference.detect(paths: [image]),
+                                                      other: try detector.detect(paths: [image]))
+        }
         for r in 0..<(warmup + runs) {
             let t0 = monotonicSeconds()
             let prepared = try detector.prepare(path: image)

@@ -66,7 +66,9 @@ struct BenchDetect: ParsableCommand {
             Each run: read and decode the image file, resize, normalise, pad, forward, post-process (top-k, decode, \
             NMS). Median of --runs after warm-up, then tools/bench_mmdet_detect.py in .venv-mmdet on the same image \
             and checkpoint with the same thread count. Without --checkpoint/--image, a synthetic image and an MMDetection \
-            checkpoint are generated into .build/bench/ (tools/make_test_images.py, tools/mmdet_reference.py).
+            checkpoint are generated into .build/bench/ (tools/make_test_images.py, tools/mmdet_reference.py). \
+            With --fuse-conv-bn, --channels-last or --amp the Swift side runs that fast path (MMDetection stays on \
+            fp32), and its detections are matched against the fp32 path's (label, IoU ≥ 0.9).
             """)
 
     @OptionGroup var options: BenchOptions
@@ -81,10 +83,12 @@ struct BenchDetect: ParsableCommand {
     var warmup = 2
     @Option(help: "cpu, cuda or cuda:N (the Python side runs on CPU unless its torch has CUDA and this is cuda).")
     var device = "cpu"
+    @OptionGroup var fast: FastPathOptions
 
     func run() throws {
         try reportingErrors {
             guard let dev = Device(device) else { throw ValidationError("bad --device \(device)") }
+            let mode = try fast.mode()
             let root = try ProjectRoot.find(options.repo)
             let py = try ProjectRoot.mmdetPython(root)
             let threads = options.threads ?? Torch.threads
@@ -93,8 +97,10 @@ struct BenchDetect: ParsableCommand {
             let (img, ckpt) = try DetectBenchmark.inputs(root: root, python: py, image: image, checkpoint: checkpoint)
             let cfg = try DetectorConfig.load(path: config ?? root + "/configs/retinanet_ghm_r50_fpn_1x_coco.yml")
             let detector = try Detector(config: cfg, checkpoint: ckpt, device: dev)
-            print(try DetectBenchmark.run(detector: detector, image: img, checkpoint: ckpt, root: root, python: py,
-                                          threads: threads, runs: options.runs, warmup: warmup))
+            try detector.model.setInferenceMode(mode)
+            let reference = mode.isReference ? nil : try Detector(config: cfg, checkpoint: ckpt, device: dev)
+            print(try DetectBenchmark.run(detector: detector, reference: reference, image: img, checkpoint: ckpt, root: root,
+                                          python: py, threads: threads, runs: options.runs, warmup: warmup))
         }
     }
 }

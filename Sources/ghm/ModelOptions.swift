@@ -66,8 +66,8 @@ struct ModelOptions: ParsableArguments {
         return try DetectorConfig.load(path: config, overrides: sets)
     }
 
-    /// Config + checkpoint → a detector on the chosen device.
-    func makeDetector() throws -> Detector {
+    /// Config + checkpoint → a detector on the chosen device, in the inference mode of the flags (or `mode`).
+    func makeDetector(mode: RetinaNet.InferenceMode? = nil) throws -> Detector {
         enableModelAllocator()
         if let threads {
             try Torch.setThreads(threads)
@@ -81,7 +81,7 @@ struct ModelOptions: ParsableArguments {
             throw ToolError("\(checkpoint): no such checkpoint file")
         }
         let detector = try Detector(config: loadConfig(), checkpoint: checkpoint, device: dev)
-        try detector.model.setInferenceMode(try fast.mode())
+        try detector.model.setInferenceMode(try mode ?? fast.mode())
         return detector
     }
 }

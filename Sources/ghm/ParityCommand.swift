@@ -11,7 +11,13 @@ struct ParityCommand: ParsableCommand {
             The model runs on the reference's `input`, so head outputs, detections, losses, GHM state and gradients \
             are each judged on their own; with --image the image is also pre-processed here and detected end to end. \
             One line per checked tensor (max |Δ|, max relative Δ, tolerance, PASS/FAIL), a summary, exit code 1 on \
-            any FAIL. Reference entries this command does not know are listed as "not checked".
+            any FAIL. Reference entries this command does not know are listed as "not checked". The parity itself \
+            always runs the fp32 reference path.
+
+            --fast-paths (or any of --fuse-conv-bn, --channels-last, --amp) then measures each fast inference path \
+            against the fp32 path on the --image files: the head outputs' largest relative difference and the \
+            detections matched by label and IoU ≥ 0.9 (count, score and box differences). --fast-paths measures \
+            fuse-conv-bn, channels-last, amp bf16 and their combinations; the flags measure the one combination given.
 
             Example:
               .venv-mmdet/bin/python tools/mmdet_reference.py --image img.png --out-checkpoint ref.pth \\
@@ -28,9 +34,13 @@ struct ParityCommand: ParsableCommand {
     @Option(name: .customLong("image"), help: "The reference's image file(s), in batch order, to check pre-processing and end-to-end detection.")
     var images: [String] = []
 
+    @Flag(help: "Also measure every fast inference path against the fp32 path on the --image files.")
+    var fastPaths = false
+
     func run() throws {
         try reportingErrors {
-            let detector = try model.makeDetector()
+            let chosen = try model.fast.mode()
+            let detector = try model.makeDetector(mode: .reference)
             let runner = try ParityRunner(detector: detector, referencePath: reference)
             print("parity of \(model.checkpoint) against \(reference)")
             runner.log = { line in
@@ -39,6 +49,12 @@ struct ParityCommand: ParsableCommand {
             }
             let report = try runner.run(images: images)
             print(report.summary)
+            if fastPaths || !chosen.isReference {
+                print("fast inference paths against the fp32 path (\(images.count) image(s)):")
+                let lines = try FastPathReport.run(reference: detector, makeDetector: { try model.makeDetector(mode: .reference) },
+                                                   images: images, modes: fastPaths ? FastPathReport.standardModes : [chosen])
+                for line in lines { print(line) }
+            }
             if !report.passed { throw ExitCode(1) }
         }
     }

@@ -82,6 +82,29 @@ final class ParityTests: XCTestCase {
         try runParity(name: "batch2", imageNames: ["synthetic_300x230_s0.png", "synthetic_500x420_s0.png"], scale: [416, 320])
     }
 
+    /// `ghm parity --fast-paths`' measurements at 416×320 on the small reference's weights: the fp32 fast paths
+    /// (fused conv-BN, channels-last) stay within 1e-4 of the fp32 path's head outputs, scores within 1e-3, all but
+    /// at most 2 detections matched; bf16 autocast is measured too (its head outputs really differ, and the report says by how much).
+    func testFastPathReport() throws {
+        let dir = try Self.images()
+        let image = "\(dir)/synthetic_300x230_s0.png"
+        let (ckpt, _) = try Self.reference(name: "small", image: image, args: ["--img-scale", "416", "320"])
+        let config = try DetectorConfig.load(path: Repo.path("configs/retinanet_ghm_r50_fpn_1x_coco.yml"),
+                                             overrides: ["test_pipeline.1.img_scale=[416, 320]"])
+        let reference = try Detector(config: config, checkpoint: ckpt)
+        let lines = try FastPathReport.run(reference: reference, makeDetector: { try Detector(config: config, checkpoint: ckpt) },
+                                           images: [image], modes: FastPathReport.standardModes)
+        for line in lines { print(line) }
+        XCTAssertEqual(lines.count, 5)
+        for line in lines where line.mode.autocast == nil {
+            XCTAssertLessThanOrEqual(line.headRelative, 1e-4, "\(line)")
+            XCTAssertGreaterThanOrEqual(line.agreement.matched, line.agreement.referenceCount - 2, "\(line)")
+            XCTAssertLessThan(line.agreement.maxScoreDifference, 1e-3, "\(line)")
+        }
+        for line in lines where line.mode.autocast != nil { XCTAssertGreaterThan(line.headRelative, 1e-3, "\(line)") }
+        XCTAssertThrowsError(try FastPathReport.run(reference: reference, makeDetector: { reference }, images: [], modes: []))
+    }
+
     /// A reference the model cannot match (a perturbed weight) fails, and says where.
     func testParityDetectsADifference() throws {
         let dir = try Self.images()
