@@ -841,4 +841,20 @@ int gt_pad(gt_tensor a, const int64_t *pads, int32_t npads, double value, gt_ten
   return guard(__func__, [&] { put(ARG(out), at::constant_pad_nd(ARG(a), gt::dims(pads, npads, "pads"), value)); });
 }
 
+int gt_amp_non_finite_check_and_unscale_(const gt_tensor *grads, int32_t n, gt_tensor found_inf, gt_tensor inv_scale) {
+  return guard(__func__, [&] {
+    auto &f = ARG(found_inf);
+    at::_amp_foreach_non_finite_check_and_unscale_(list(grads, n), f, ARG(inv_scale));
+  });
+}
+
+int gt_amp_update_scale_(gt_tensor scale, gt_tensor growth_tracker, gt_tensor found_inf, double growth_factor,
+                         double backoff_factor, int64_t growth_interval) {
+  return guard(__func__, [&] {
+    auto &s = ARG(scale);
+    auto &g = ARG(growth_tracker);
+    at::_amp_update_scale_(s, g, ARG(found_inf), growth_factor, backoff_factor, growth_interval);
+  });
+}
+
 } // extern "C"

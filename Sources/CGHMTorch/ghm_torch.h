@@ -47,6 +47,12 @@ int gt_set_grad_enabled(int32_t on);
 int gt_autocast_enter(int32_t device_type, int32_t dtype, int32_t *prev_enabled, int32_t *prev_dtype);
 int gt_autocast_exit(int32_t device_type, int32_t prev_enabled, int32_t prev_dtype);
 int gt_autocast_enabled(int32_t device_type, int32_t *out);
+/* The loss scaler's two ATen kernels (torch.amp.GradScaler): unscale the grads in place by inv_scale and set
+ * found_inf (0-dim float) to 1 when any is inf/NaN; update the scale (0-dim float) and the growth tracker (0-dim int)
+ * from found_inf. */
+int gt_amp_non_finite_check_and_unscale_(const gt_tensor *grads, int32_t n, gt_tensor found_inf, gt_tensor inv_scale);
+int gt_amp_update_scale_(gt_tensor scale, gt_tensor growth_tracker, gt_tensor found_inf, double growth_factor,
+                         double backoff_factor, int64_t growth_interval);
 int gt_cuda_synchronize(void);
 /* Replaces libtorch's CPU allocator by one that keeps freed blocks of >= 1 MiB (rounded to 2 MiB, huge-page
  * advised) for reuse, holding at most limit_bytes; calling it again changes the limit. Small blocks are unaffected. */

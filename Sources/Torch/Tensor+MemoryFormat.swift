@@ -40,3 +40,22 @@ extension Torch {
         return v != 0
     }
 }
+
+extension Torch {
+    /// `torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv_scale)`: every tensor × `invScale` in
+    /// place; `foundInf` (0-dim float) becomes 1 when any element is inf or NaN.
+    public static func ampNonFiniteCheckAndUnscale(_ grads: [Tensor], foundInf: Tensor, invScale: Tensor) throws(TorchError) {
+        let hs = grads.map(\.handle)
+        try withExtendedLifetime(grads) { () throws(TorchError) in
+            try check("_amp_foreach_non_finite_check_and_unscale_",
+                      gt_amp_non_finite_check_and_unscale_(hs, Int32(hs.count), foundInf.handle, invScale.handle))
+        }
+    }
+
+    /// `torch._amp_update_scale_(scale, growth_tracker, found_inf, growth_factor, backoff_factor, growth_interval)`.
+    public static func ampUpdateScale(_ scale: Tensor, growthTracker: Tensor, foundInf: Tensor, growthFactor: Double,
+                                      backoffFactor: Double, growthInterval: Int) throws(TorchError) {
+        try check("_amp_update_scale_", gt_amp_update_scale_(scale.handle, growthTracker.handle, foundInf.handle,
+                                                             growthFactor, backoffFactor, Int64(growthInterval)))
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import TestSupport
 import Torch
 import XCTest
@@ -5,6 +6,64 @@ import XCTest
 @testable import TorchNN
 
 final class OptimizerTests: XCTestCase {
+    /// GradScaler against `torch.amp.GradScaler("cpu")` (init 1024, growth 2, backoff 0.5, interval 2) with SGD over 7
+    /// steps, an inf injected into the loss of step 3 and a NaN into step 6: the same steps skipped, the same scale and
+    /// growth tracker after every update, the same parameters (bitwise); clipping between unscale and step as mmcv's
+    /// Fp16OptimizerHook; a fixed scale (mmcv's static loss_scale) stays put.
+    func testGradScalerMatchesTorch() throws {
+        let ref = try python("""
+            torch.manual_seed(5)
+            w = torch.randn(6, requires_grad=True); v = torch.randn(3, 2, requires_grad=True)
+            opt = torch.optim.SGD([w, v], lr=0.1, momentum=0.9)
+            sc = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_factor=2.0, backoff_factor=0.5, growth_interval=2)
+            scales = []; trackers = []; stepped = []
+            for step in range(7):
+                opt.zero_grad()
+                bad = float('inf') if step == 2 else (float('nan') if step == 5 else 1.0)
+                loss = (w.sin() * bad).sum() + (v ** 2).sum() * (step + 1)
+                sc.scale(loss).backward()
+                sc.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_([w, v], 5.0)
+                before = w.detach().clone()
+                sc.step(opt)
+                stepped.append(0 if torch.equal(before, w.detach()) else 1)
+                sc.update()
+                scales.append(sc.get_scale()); trackers.append(sc.state_dict()['_growth_tracker'])
+            out['w'] = w; out['v'] = v; out['scales'] = scales; out['trackers'] = trackers; out['stepped'] = stepped
+            """)
+        try Torch.manualSeed(5)
+        let w = try Tensor.randn([6]).requiresGrad_(), v = try Tensor.randn([3, 2]).requiresGrad_()
+        let opt = SGD([w, v], lr: 0.1, momentum: 0.9)
+        let sc = try GradScaler(initScale: 1024, growthFactor: 2, backoffFactor: 0.5, growthInterval: 2)
+        var scales: [Double] = [], trackers: [Int] = [], stepped: [Int] = []
+        for step in 0..<7 {
+            try opt.zeroGrad()
+            let bad = step == 2 ? Double.infinity : (step == 5 ? Double.nan : 1.0)
+            let loss = try (w.sin() * bad).sum() + v.pow(2).sum() * Double(step + 1)
+            try sc.scale(loss).backward()
+            let nonFinite = try sc.unscale([w, v])
+            XCTAssertEqual(nonFinite, step == 2 || step == 5, "step \(step)")
+            try clipGradNorm([w, v], maxNorm: 5)
+            stepped.append(try sc.step(opt) ? 1 : 0)
+            try sc.update()
+            scales.append(sc.scale)
+            trackers.append(sc.state.growthTracker)
+        }
+        XCTAssertEqual(stepped, (ref["stepped"] as? [Any])?.compactMap { ($0 as? NSNumber)?.intValue })
+        XCTAssertEqual(stepped, [1, 1, 0, 1, 1, 0, 1])
+        XCTAssertEqual(scales, (ref["scales"] as? [Any])?.compactMap { ($0 as? NSNumber)?.doubleValue })
+        XCTAssertEqual(trackers, (ref["trackers"] as? [Any])?.compactMap { ($0 as? NSNumber)?.intValue })
+        assertClose(w, ref["w"], atol: 0, rtol: 0, "w")
+        assertClose(v, ref["v"], atol: 0, rtol: 0, "v")
+        // a fixed scale: update(newScale:) sets it whatever happened
+        try sc.update(newScale: 512)
+        XCTAssertEqual(sc.scale, 512)
+        try sc.load(scale: 256, growthTracker: 1)
+        XCTAssertEqual(sc.scale, 256)
+        XCTAssertEqual(sc.state.growthTracker, 1)
+        XCTAssertThrowsError(try GradScaler(growthInterval: 0))
+    }
+
     /// SGD (momentum 0.9, weight decay 1e-4) for 5 steps equals torch.optim.SGD; the gradient of each step is a
     /// deterministic function of the parameters, so both sides follow the same trajectory.
     func testSGDMatchesTorch() throws {
