@@ -498,6 +498,32 @@ class _Capture:
         self.input_sha256 = None
 
 
+def install_amp_shims(dtype_name):
+    """mmcv 1.4's fp16 training on CPU: its auto_fp16/force_fp32 use torch.cuda.amp.autocast and its
+    Fp16OptimizerHook torch.cuda.amp.GradScaler, which both switch themselves off without CUDA. Point them at the CPU
+    versions (torch.autocast("cpu", dtype) and torch.amp.GradScaler("cpu")); everything else is mmcv's own code."""
+    import functools
+    import torch
+    import mmcv.runner.fp16_utils as FU
+    import mmcv.runner.hooks.optimizer as HO
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+
+    def autocast(enabled=True):
+        return torch.autocast("cpu", dtype=dtype, enabled=enabled)
+    FU.autocast = autocast
+    HO.GradScaler = functools.partial(torch.amp.GradScaler, "cpu")
+
+
+def parse_loss_scale(text):
+    """'dynamic', a number, or JSON of GradScaler's arguments."""
+    if text == "dynamic":
+        return "dynamic"
+    try:
+        return float(text)
+    except ValueError:
+        return json.loads(text)
+
+
 def install_cpu_shims():
     """(1) nn.Module.cuda -> no-op without CUDA; (2) mmcv 1.4.0 CPU scatter as fixed in mmcv PR #1621."""
     import torch
@@ -702,6 +728,10 @@ def cmd_train(a):
     cfg = build_config(data, classes, a.img_scale, a.samples_per_gpu, a.flip_ratio, a.lr, a.warmup_iters,
                        a.step, a.epochs, load_from)
 
+    if a.amp:
+        cfg.fp16 = dict(loss_scale=parse_loss_scale(a.loss_scale))
+        install_amp_shims(a.amp)
+        log(f"mixed precision: fp16 = {cfg.fp16}, CPU autocast {a.amp}")
     rec = RngRecorder()
     cap = _Capture()
     store = {"iterations": [], "evals": [], "epoch_end": [], "dump_batches": a.dump_batches, "work_dir": w}
@@ -1159,6 +1189,10 @@ def main(argv=None):
     t.add_argument("--classes", help="comma-separated data.train/val classes (default: the file's category "
                    "names sorted by id)")
     t.add_argument("--no-validate", action="store_true", help="tools/train.py --no-validate")
+    t.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision: the config's fp16 with CPU autocast of "
+                   "this dtype (mmcv's Fp16OptimizerHook on torch.amp.GradScaler('cpu'))")
+    t.add_argument("--loss-scale", default="dynamic", help="with --amp: 'dynamic', a number, or JSON of "
+                   "GradScaler's arguments, e.g. '{\"init_scale\": 1e38, \"growth_interval\": 3}'")
     t.add_argument("--overwrite", action="store_true", help="clear a non-empty work dir of an earlier run")
     t.add_argument("--dump-batches", type=int, default=0, metavar="K",
                    help="also save the collated input of the first K iterations as W/batches/iter_NNNN.safetensors")

@@ -16,6 +16,8 @@ public struct DetectorConfig: Decodable {
     public var evaluation = EvaluationConfig()
     public var optimizer = OptimizerConfig()
     public var optimizerConfig = OptimizerHookConfig()
+    /// `fp16 = dict(loss_scale=…)`: mixed-precision training (mmcv's `Fp16OptimizerHook`); nil trains in fp32.
+    public var fp16: FP16Config?
     public var lrConfig = LRConfig()
     public var runner = RunnerConfig()
     public var checkpointConfig = CheckpointConfig()
@@ -38,7 +40,7 @@ public struct DetectorConfig: Decodable {
         case lrConfig = "lr_config", checkpointConfig = "checkpoint_config", logConfig = "log_config"
         case customHooks = "custom_hooks", distParams = "dist_params", logLevel = "log_level"
         case loadFrom = "load_from", resumeFrom = "resume_from"
-        case seed, workDir = "work_dir", gpuIds = "gpu_ids"
+        case seed, workDir = "work_dir", gpuIds = "gpu_ids", fp16
     }
 
     public init() {}
@@ -55,6 +57,7 @@ public struct DetectorConfig: Decodable {
         try c.read(&evaluation, .evaluation)
         try c.read(&optimizer, .optimizer)
         try c.read(&optimizerConfig, .optimizerConfig)
+        try c.readOptional(&fp16, .fp16)
         try c.read(&lrConfig, .lrConfig)
         try c.read(&runner, .runner)
         try c.read(&checkpointConfig, .checkpointConfig)
@@ -701,6 +704,66 @@ public struct OptimizerHookConfig: Decodable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.strictContainer(CodingKeys.self)
         gradClipMaxNorm = try c.decodeIfPresent(GradClip.self, forKey: .gradClip)?.maxNorm
+    }
+}
+
+/// mmcv 1.4's `Fp16OptimizerHook(loss_scale=…)` on `torch.cuda.amp.GradScaler`: `dynamic` (GradScaler's defaults:
+/// 2^16, ×2 after 2000 finite steps, ×0.5 after a non-finite one), a number (that scale, set again after every
+/// step: static), or a dict of GradScaler's arguments (`init_scale`, `growth_factor`, `backoff_factor`,
+/// `growth_interval`). Steps with inf/NaN gradients are skipped in every case.
+public struct FP16Config: Decodable, Equatable {
+    public enum LossScale: Equatable {
+        case dynamic
+        case fixed(Double)
+        case custom(initScale: Double, growthFactor: Double, backoffFactor: Double, growthInterval: Int)
+    }
+    /// mmcv's default: 512, static.
+    public var lossScale = LossScale.fixed(512)
+
+    enum CodingKeys: String, CodingKey { case lossScale = "loss_scale" }
+    struct ScalerArgs: Decodable {
+        var initScale = 65536.0, growthFactor = 2.0, backoffFactor = 0.5, growthInterval = 2000
+        enum CodingKeys: String, CodingKey {
+            case initScale = "init_scale", growthFactor = "growth_factor", backoffFactor = "backoff_factor"
+            case growthInterval = "growth_interval"
+        }
+        init(from decoder: Decoder) throws {
+            let d = try decoder.strictContainer(CodingKeys.self)
+            try d.read(&initScale, .initScale)
+            try d.read(&growthFactor, .growthFactor)
+            try d.read(&backoffFactor, .backoffFactor)
+            try d.read(&growthInterval, .growthInterval)
+        }
+    }
+
+    public init(lossScale: LossScale = .fixed(512)) { self.lossScale = lossScale }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.strictContainer(CodingKeys.self)
+        guard c.contains(.lossScale) else { return }
+        if let v = try? c.decode(Double.self, forKey: .lossScale) {
+            guard v > 0 else { throw ConfigError(path: dotted(decoder.codingPath + [CodingKeys.lossScale]), message: "must be positive") }
+            lossScale = .fixed(v)
+        } else if let text = try? c.decode(String.self, forKey: .lossScale) {
+            guard text == "dynamic" else {
+                throw ConfigError(path: dotted(decoder.codingPath + [CodingKeys.lossScale]),
+                                  message: "'\(text)': loss_scale is 'dynamic', a number or a dict of GradScaler's arguments")
+            }
+            lossScale = .dynamic
+        } else {
+            let a = try c.decode(ScalerArgs.self, forKey: .lossScale)
+            lossScale = .custom(initScale: a.initScale, growthFactor: a.growthFactor, backoffFactor: a.backoffFactor,
+                                growthInterval: a.growthInterval)
+        }
+    }
+
+    /// GradScaler's arguments and, for a static scale, the value `update` sets after every step.
+    public var scaler: (initScale: Double, growthFactor: Double, backoffFactor: Double, growthInterval: Int, fixed: Double?) {
+        switch lossScale {
+        case .dynamic: return (65536, 2, 0.5, 2000, nil)
+        case .fixed(let v): return (v, 2, 0.5, 2000, v)
+        case .custom(let i, let g, let b, let n): return (i, g, b, n, nil)
+        }
     }
 }
 

@@ -125,8 +125,21 @@ extension RetinaHead {
 extension RetinaNet {
     /// `forward_train`: features of the batch, then the head losses. `gtBoxes[i]` (K_i, 4) in pre-processed-image
     /// pixels, `gtLabels[i]` (K_i,) int64.
-    public func forwardTrain(_ images: Tensor, metas: [ImageMeta], gtBoxes: [Tensor], gtLabels: [Tensor]) throws(TorchError) -> HeadLosses {
-        let (cls, reg) = try forwardRaw(images)
+    /// With `autocast` (mmdet's fp16 training: `auto_fp16(apply_to=('img',))` on the detector's forward), the image is
+    /// cast to float16 (mmcv casts to half whatever autocast's dtype), the network runs under autocast, and its outputs
+    /// are cast to float32 before the losses, which run outside it (`force_fp32` on the head's loss): GHM's histogram
+    /// and weights stay in fp32.
+    public func forwardTrain(_ images: Tensor, metas: [ImageMeta], gtBoxes: [Tensor], gtLabels: [Tensor],
+                             autocast: DType? = nil) throws(TorchError) -> HeadLosses {
+        var cls: [Tensor], reg: [Tensor]
+        if let dt = autocast {
+            let half = try images.to(.float16)
+            (cls, reg) = try withAutocast(try images.device, dtype: dt) { () throws(TorchError) in try forwardRaw(half) }
+            cls = try cls.map { t throws(TorchError) in try t.to(.float32) }
+            reg = try reg.map { t throws(TorchError) in try t.to(.float32) }
+        } else {
+            (cls, reg) = try forwardRaw(images)
+        }
         return try bboxHead.loss(clsScores: cls, bboxPreds: reg, gtBoxes: gtBoxes, gtLabels: gtLabels, metas: metas,
                                  trainCfg: config.model.trainCfg)
     }

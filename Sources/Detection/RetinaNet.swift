@@ -52,8 +52,8 @@ public final class RetinaNet: Module {
         public var fuseConvBN = false
         /// Convolution weights and the input batch in channels-last layout.
         public var channelsLast = false
-        /// Autocast dtype (bfloat16 or float16) for the network; the head's outputs are cast to float32 before the
-        /// post-processing, as mmdet's `force_fp32`.
+        /// Autocast dtype (bfloat16 or float16) for the network, the image cast to float16 first (mmdet's
+        /// `auto_fp16`); the head's outputs are cast to float32 before the post-processing, as mmdet's `force_fp32`.
         public var autocast: DType?
 
         public init(fuseConvBN: Bool = false, channelsLast: Bool = false, autocast: DType? = nil) {
@@ -103,7 +103,9 @@ public final class RetinaNet: Module {
         let mode = inferenceMode
         let x = mode.channelsLast ? try images.contiguous(.channelsLast) : images
         guard let dt = mode.autocast else { return try forwardRaw(x) }
-        let (cls, reg) = try withAutocast(try images.device, dtype: dt) { () throws(TorchError) in try forwardRaw(x) }
+        // as mmdet's fp16 test (wrap_fp16_model + auto_fp16): the image in float16, the network under autocast
+        let half = try x.to(.float16)
+        let (cls, reg) = try withAutocast(try images.device, dtype: dt) { () throws(TorchError) in try forwardRaw(half) }
         // mmdet's force_fp32 on the head's get_bboxes
         return (try cls.map { t throws(TorchError) in try t.to(.float32) }, try reg.map { t throws(TorchError) in try t.to(.float32) })
     }

@@ -40,6 +40,9 @@ public struct TrainOptions {
     /// Sum GHM's bin counts (and valid counts) over the ranks, so that every rank weights by the histogram of the
     /// whole iteration; mmdet does not (each rank keeps its own), so this is off by default.
     public var syncGHMBins = false
+    /// The autocast dtype of mixed-precision training (the config's `fp16`): float16 or bfloat16; nil picks float16 on
+    /// CUDA and bfloat16 on CPU (libtorch's fp16 CPU kernels are slow).
+    public var ampDtype: DType?
 
     public init(workDir: String, configYAML: String, configName: String) {
         self.workDir = workDir
@@ -104,6 +107,9 @@ public final class Trainer {
     public let pipeline: TrainPipeline
     public let schedule: LRSchedule
     public let optimizer: SGD
+    /// mmcv's `Fp16OptimizerHook` (config `fp16`): the loss scaler and the autocast dtype; nil in fp32 training.
+    public let scaler: GradScaler?
+    public let ampDtype: DType?
     public let seed: Int
     /// Whether the train pipeline has a `RandomFlip` (then every sample draws, as mmdet's does).
     let hasFlip: Bool
@@ -247,6 +253,19 @@ public final class Trainer {
                                     + "their own histograms, as mmdet's ranks")
             }
         }
+        if let fp16 = config.fp16 {
+            let a = fp16.scaler
+            scaler = try GradScaler(initScale: a.initScale, growthFactor: a.growthFactor, backoffFactor: a.backoffFactor,
+                                    growthInterval: a.growthInterval, device: options.device)
+            let dt = options.ampDtype ?? (options.device.isCUDA ? .float16 : .bfloat16)
+            guard dt == .float16 || dt == .bfloat16 else { throw TrainingError("--amp-dtype: float16 or bfloat16, not \(dt)") }
+            ampDtype = dt
+            initNotes.append("mixed precision (fp16 config): autocast \(dt) on \(options.device), losses in float32, loss scale "
+                             + (a.fixed.map { "\($0) (static)" } ?? "\(a.initScale) (dynamic: ×\(a.growthFactor) after \(a.growthInterval) finite steps, ×\(a.backoffFactor) after a non-finite one)"))
+        } else {
+            scaler = nil
+            ampDtype = nil
+        }
         schedule = LRSchedule(baseLR: config.optimizer.lr, config: config.lrConfig)
         optimizer = SGD(model.parameters(), lr: config.optimizer.lr, momentum: config.optimizer.momentum,
                         weightDecay: config.optimizer.weightDecay)
@@ -309,6 +328,15 @@ public final class Trainer {
         meta["iter"] = .int(iteration)
         meta["time"] = .string(Date().description)
         meta["hook_msgs"] = .dict(CheckpointDict([("last_ckpt", .string(path))]))
+        if let scaler {
+            // mmcv's Fp16OptimizerHook: runner.meta['fp16']['loss_scaler'] = GradScaler.state_dict()
+            let st = scaler.state
+            meta["fp16"] = .dict(CheckpointDict([("loss_scaler", .dict(CheckpointDict([
+                ("scale", .float(st.scale)), ("growth_factor", .float(st.growthFactor)),
+                ("backoff_factor", .float(st.backoffFactor)), ("growth_interval", .int(st.growthInterval)),
+                ("_growth_tracker", .int(st.growthTracker)),
+            ])))]))
+        }
         meta[Self.resumeKey] = .dict(CheckpointDict([
             ("inner_iter", .int(innerIteration)),
             ("epoch_start_rng_key", .list(epochStartRandom.key.map { .int(Int($0)) })),
@@ -374,6 +402,13 @@ public final class Trainer {
             optimizer.lr = state.lr
         } else {
             log.info("note: \(path) has no optimizer state; SGD momentum starts from zero")
+        }
+        if let scaler {
+            if let ls = meta["fp16"]?.dict?["loss_scaler"]?.dict, let sc = ls["scale"]?.double {
+                try scaler.load(scale: sc, growthTracker: ls["_growth_tracker"]?.int ?? 0)
+            } else {
+                log.info("note: \(path) has no loss scaler state (meta.fp16.loss_scaler); the scale starts at \(scaler.scale)")
+            }
         }
         epoch = e
         iteration = it
@@ -534,6 +569,10 @@ public final class Trainer {
                 let skip = try handleBadImages(batches, log: log)
                 let stats = try step(skip ? batches.map { _ in [] } : batches.map(\.items), lr: lr, skip: skip)
                 let n = batches[0].items.count
+                if stats.skipped {
+                    log.info("iteration \(iteration + 1): inf/NaN gradients, the step is skipped (mixed precision); loss scale now "
+                             + "\(stats.lossScale.map { "\($0)" } ?? "-")")
+                }
                 if n > 0 {
                     buffer.update("data_time", dataTime)
                     buffer.update("loss_cls", stats.lossCls, count: n)
@@ -638,6 +677,10 @@ public final class Trainer {
         public var gradNorm: Double?
         /// Rank r's `loss_cls`, `loss_bbox`, `loss` (the values before averaging).
         public var perRank: [[Double]] = []
+        /// Mixed precision: whether a gradient was inf/NaN (then the step was skipped), and the scale after the update.
+        public var nonFiniteGradients = false
+        public var skipped = false
+        public var lossScale: Double?
     }
 
     /// One iteration: for each local rank (with its GHM state) forward + losses, then `zero_grad` and backward
@@ -668,23 +711,27 @@ public final class Trainer {
             var boxes: [Tensor] = [], labels: [Tensor] = []
             for b in batch.boxes { boxes.append(try b.to(device)) }
             for l in batch.labels { labels.append(try l.to(device)) }
-            let losses = try model.forwardTrain(images, metas: batch.metas, gtBoxes: boxes, gtLabels: labels)
+            let losses = try model.forwardTrain(images, metas: batch.metas, gtBoxes: boxes, gtLabels: labels, autocast: ampDtype)
             let totals = try losses.totals()
             if simulated { for (b, s) in zip(ghmBuffers, rankGHM[i]) { try s.copy_(b.tensor) } }
             let values = [try totals.lossCls.item(), try totals.lossBbox.item(), try totals.loss.item(), Double(items.count)]
             local.append(values)
             if tracing != nil { traces.append((r, batch, losses)) }
-            if parallel.group != nil { pending = totals.loss; continue }
-            try checkFinite(values, rank: r, files: files[i])
+            // mixed precision: the scaled loss (mmcv's loss_scaler.scale(loss).backward())
+            let objective = try scaler.map { s throws(TorchError) in try s.scale(totals.loss) } ?? totals.loss
+            if parallel.group != nil { pending = objective; continue }
+            if scaler == nil { try checkFinite(values, rank: r, files: files[i]) }
             // simulated ranks: backward now (one graph at a time); the gradients accumulate over the sub-batches
-            try totals.loss.backward()
+            try objective.backward()
         }
         if simulated { for (b, s) in zip(ghmBuffers, rankGHM[0]) { try b.tensor.copy_(s) } }
         // every rank's losses (exact), for the agreed finiteness check and the averaged log values
         var perRank = local
         if let g = parallel.group {
             perRank = try RankExchange.allGather(g, local[0])
-            for (r, v) in perRank.enumerated() { try checkFinite(v, rank: r, files: r == g.rank ? files[0] : nil) }
+            if scaler == nil {
+                for (r, v) in perRank.enumerated() { try checkFinite(v, rank: r, files: r == g.rank ? files[0] : nil) }
+            }
             if let pending { try pending.backward() } else { try zeroGradients(params) }
             try g.allReduceMean(params.compactMap(\.grad))
         } else if simulated {
@@ -697,16 +744,24 @@ public final class Trainer {
         }
         var stats = StepStats(lossCls: mean(0), lossBbox: mean(1), loss: mean(2), perRank: perRank.map { Array($0.prefix(3)) })
         if perRank.count == 1 { (stats.lossCls, stats.lossBbox, stats.loss) = (perRank[0][0], perRank[0][1], perRank[0][2]) }
+        // mixed precision: unscale, clip, then a step only with finite gradients, and the scale's update
+        if let scaler { stats.nonFiniteGradients = try scaler.unscale(params) }
         if let maxNorm = config.optimizerConfig.gradClipMaxNorm {
             let norm = try clipGradNorm(params, maxNorm: maxNorm)
             stats.gradNorm = norm
-            guard norm.isFinite else {
+            guard norm.isFinite || scaler != nil else {
                 throw TrainingStopped(reason: .nonFinite, message: "iteration \(iteration + 1) (epoch \(epoch + 1), images \(files.joined(separator: "; "))): the gradient norm is \(Self.text(norm)) "
                                       + "(loss_cls \(stats.lossCls), loss_bbox \(stats.lossBbox)); the run is stopped before the update",
                                       checkpoint: lastCheckpoint.map { "\($0) (the last good checkpoint)" })
             }
         }
-        try optimizer.step()
+        if let scaler {
+            stats.skipped = try !scaler.step(optimizer)
+            try scaler.update(newScale: config.fp16?.scaler.fixed)
+            stats.lossScale = scaler.scale
+        } else {
+            try optimizer.step()
+        }
         if let dir = tracing {
             for t in traces {
                 try trace(dir: dir, rank: t.rank, batch: t.batch, losses: t.losses, stats: stats,

@@ -99,6 +99,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "Sum GHM's bin counts over the ranks (one histogram per iteration; mmdet keeps one per rank).")
     var syncGhmBins = false
 
+    @Option(name: .long, help: ArgumentHelp("Mixed precision (the config's fp16, e.g. --set fp16.loss_scale=dynamic): the autocast dtype (default: fp16 on CUDA, bf16 on CPU).", valueName: "bf16|fp16"))
+    var ampDtype: String?
+
     func validate() throws {
         guard Device(device) != nil else { throw ValidationError("--device must be cpu, cuda or cuda:N, not '\(device)'") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -108,6 +111,9 @@ struct TrainCommand: ParsableCommand {
         if let simulateRanks, simulateRanks < 1 { throw ValidationError("--simulate-ranks must be at least 1") }
         if nproc ?? 1 > 1 && simulateRanks ?? 1 > 1 { throw ValidationError("give --nproc or --simulate-ranks, not both") }
         if distTimeout < 1 { throw ValidationError("--dist-timeout must be at least 1 second") }
+        if let ampDtype, !["bf16", "bfloat16", "fp16", "float16"].contains(ampDtype.lowercased()) {
+            throw ValidationError("--amp-dtype takes bf16 or fp16, not '\(ampDtype)'")
+        }
         if nproc ?? 1 > 1 && ProcessInfo.processInfo.environment["WORLD_SIZE"] != nil {
             throw ValidationError("--nproc inside a launched rank (WORLD_SIZE is set): use either the launcher or --nproc")
         }
@@ -171,6 +177,10 @@ struct TrainCommand: ParsableCommand {
             options.stopAfterIterations = stopAfter
             options.parallel = parallel
             options.syncGHMBins = syncGhmBins
+            options.ampDtype = ampDtype.map { ["bf16", "bfloat16"].contains($0.lowercased()) ? .bfloat16 : .float16 }
+            if ampDtype != nil && resolved.config.fp16 == nil {
+                throw ValidationError("--amp-dtype needs mixed precision on: the config's fp16 (e.g. --set fp16.loss_scale=dynamic)")
+            }
             if case .group(let g) = parallel {
                 if options.device == .cuda(0) && device == "cuda" { options.device = .cuda(g.localRank) }
                 if g.rank != 0 { options.echo = { _ in } }
