@@ -508,8 +508,11 @@ def install_amp_shims(dtype_name):
     import mmcv.runner.hooks.optimizer as HO
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
 
+    # GHM_AMP_CACHE=0: autocast without its weight-cast cache (for finding where the bf16 backward parts from Swift's)
+    cache = os.environ.get("GHM_AMP_CACHE", "1") != "0"
+
     def autocast(enabled=True):
-        return torch.autocast("cpu", dtype=dtype, enabled=enabled)
+        return torch.autocast("cpu", dtype=dtype, enabled=enabled, cache_enabled=cache)
     FU.autocast = autocast
     HO.GradScaler = functools.partial(torch.amp.GradScaler, "cpu")
 

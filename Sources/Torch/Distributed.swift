@@ -1,10 +1,13 @@
 import CGHMTorch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A group of processes that run collectives together (PyTorch's `torch.distributed` with one default group):
 /// Gloo for CPU tensors, NCCL for CUDA tensors where the shim was built with it. Rank 0 hosts the rendezvous store on
 /// `masterAddress:masterPort`. Every collective blocks until it is done, and throws (never hangs past `timeout`) when a
-/// peer dies or does not answer.
+/// peer dies or does not answer. Joining a group sets SIGPIPE to be ignored in this process, as Python does.
 public final class ProcessGroup {
     public let rank: Int
     public let worldSize: Int
@@ -29,6 +32,10 @@ public final class ProcessGroup {
         guard let r = Int32(exactly: rank), let w = Int32(exactly: worldSize), let p = Int32(exactly: masterPort) else {
             throw TorchError(op: "dist_init", message: "rank, world size or port out of range")
         }
+        // A write to a peer that died raises SIGPIPE, whose default action kills this process without a word; Python
+        // ignores it from the start, so torch.distributed sees EPIPE and raises. Do the same: the collective then
+        // fails with Gloo's message.
+        signal(SIGPIPE, SIG_IGN)
         var h = gt_process_group(ptr: nil)
         try check("dist_init", gt_dist_init(r, w, masterAddress, p, ms, &h))
         self.handle = h
