@@ -613,6 +613,12 @@ def make_hooks(rec, cap, store):
                   "input_sha256": cap.input_sha256,
                   "ghmc_acc_sum": c, "ghmr_acc_sum": r}
             store["iterations"].append(it)
+            dump = os.environ.get("GHM_REF_DUMP_GRADS")  # debugging: every gradient after clipping, first K iterations
+            if dump and runner.iter < int(os.environ.get("GHM_REF_DUMP_GRADS_ITERS", "1")):
+                from safetensors.torch import save_file
+                os.makedirs(dump, exist_ok=True)
+                save_file({k: p.grad.detach().contiguous() for k, p in det.named_parameters() if p.grad is not None},
+                          os.path.join(dump, f"grads_{runner.iter:04d}.safetensors"))
             cap.reset()
             log(f"iter {runner.iter + 1}: lr {it['lr']:.6g} loss_cls {it['loss_cls']:.6f} loss_bbox "
                 f"{it['loss_bbox']:.6f} grad_norm {it['grad_norm']:.4f}")

@@ -806,6 +806,10 @@ public final class Trainer {
         for (b, t) in zip(ghmBuffers, ghm) { tensors.append((b.key, try t.clone())) }
         var crc = CRC32()
         for p in params { try p.to(.cpu).contiguous().withUnsafeBytes { crc.update($0) } }
+        if ProcessInfo.processInfo.environment["GHM_TRAIN_TRACE_GRADS"] != nil {
+            // every gradient after clipping (large: for finding where two runs' backward parts)
+            for (k, p) in model.namedParameters() { if let g = p.grad { tensors.append(("grad." + k, g)) } }
+        }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let files = batch.metas.map { "\(($0.filename as NSString).lastPathComponent):\($0.flip)" }.joined(separator: ",")
         let mine = stats.perRank.count > 1 ? stats.perRank[r] : [stats.lossCls, stats.lossBbox, stats.loss]
