@@ -12,12 +12,23 @@ public enum Repo {
     public static let mmdetPython = root + "/.venv-mmdet/bin/python"
     public static func path(_ relative: String) -> String { root + "/" + relative }
 
-    /// A fresh temporary folder, removed by the caller (or left for inspection in /tmp).
+    /// A fresh temporary folder inside this test process's own folder in /tmp, which is removed when the process
+    /// exits (set GHM_KEEP_TEST_TMP=1 to keep it for inspection): a full test run leaves no litter behind.
     public static func temporaryDirectory(_ name: String = "ghm-test") throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
+        let dir = URL(fileURLWithPath: testTemporaryRoot).appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir.path
     }
+
+    /// `/tmp/ghm-tests-<pid>`, created on first use with an exit handler that removes it.
+    public static let testTemporaryRoot: String = {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ghm-tests-\(getpid())").path
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        if ProcessInfo.processInfo.environment["GHM_KEEP_TEST_TMP"] != "1" {
+            atexit { try? FileManager.default.removeItem(atPath: Repo.testTemporaryRoot) }
+        }
+        return root
+    }()
 }
 
 public struct ProcessFailure: Error, CustomStringConvertible {

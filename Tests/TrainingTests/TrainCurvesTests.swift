@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Training
 import XCTest
 
 /// log.json → curves, as mmdet's analyze_logs reads the file.
 final class TrainCurvesTests: XCTestCase {
     func write(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("curves-\(UUID().uuidString).log.json").path
+        let path = try Repo.temporaryDirectory("curves") + "/curves.log.json"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
