@@ -30,6 +30,33 @@ static void nms_kernel(const at::Tensor &boxes, const at::Tensor &order, double 
   }
 }
 
+// The same greedy NMS with tensor ops on the boxes' own device (no copy to the host): the pairwise IoU of the
+// score-sorted boxes with the kernel's arithmetic, sup[i][j] = (i < j and IoU > thr), then keep = "no kept box
+// before me suppresses me" iterated from all-true to its fixed point. That recursion has one solution (by induction
+// over the sorted order), the greedy one, reached after at most (longest suppression chain + 1) rounds. An undefined
+// tensor (the caller falls back to the kernel) above 16384 boxes or after 64 rounds.
+static at::Tensor nms_matrix(const at::Tensor &bx, const at::Tensor &sc, double thr) {
+  int64_t n = bx.size(0);
+  if (n == 0) return at::empty({0}, bx.options().dtype(at::kLong));
+  if (n > 16384) return at::Tensor();
+  auto order = std::get<1>(sc.sort(0, /*descending=*/true));
+  auto b = bx.index_select(0, order);
+  auto x1 = b.select(1, 0), y1 = b.select(1, 1), x2 = b.select(1, 2), y2 = b.select(1, 3);
+  auto area = (x2 - x1) * (y2 - y1);
+  auto w = (at::minimum(x2.unsqueeze(1), x2.unsqueeze(0)) - at::maximum(x1.unsqueeze(1), x1.unsqueeze(0))).clamp_min(0);
+  auto h = (at::minimum(y2.unsqueeze(1), y2.unsqueeze(0)) - at::maximum(y1.unsqueeze(1), y1.unsqueeze(0))).clamp_min(0);
+  auto inter = w * h;
+  auto iou = inter / ((area.unsqueeze(1) + area.unsqueeze(0)) - inter);
+  auto sup = (iou > thr).triu(1);
+  auto keep = at::ones({n}, bx.options().dtype(at::kBool));
+  for (int round = 0; round < 64; ++round) {
+    auto next = (sup & keep.unsqueeze(1)).any(0).logical_not();
+    if (at::equal(next, keep)) return order.masked_select(keep);
+    keep = next;
+  }
+  return at::Tensor();
+}
+
 extern "C" {
 
 int gt_conv2d(gt_tensor x, gt_tensor w, gt_tensor b, const int64_t stride[2], const int64_t padding[2],
@@ -93,14 +120,24 @@ int gt_bincount(gt_tensor a, gt_tensor weights, int64_t minlength, gt_tensor *ou
   return guard(__func__, [&] { put(ARG(out), at::bincount(ARG(a), gt::opt(weights), minlength)); });
 }
 
-int gt_nms(gt_tensor boxes, gt_tensor scores, double iou_thr, gt_tensor *out) {
+int gt_nms(gt_tensor boxes, gt_tensor scores, double iou_thr, int32_t method, gt_tensor *out) {
   return guard(__func__, [&] {
     ARG(out);
     auto bx = ARG(boxes).detach();
     auto sc = ARG(scores).detach();
     if (bx.dim() != 2 || bx.size(1) != 4) throw std::invalid_argument("nms: boxes must have shape (n, 4)");
     if (sc.dim() != 1 || sc.size(0) != bx.size(0)) throw std::invalid_argument("nms: scores must have shape (n)");
+    if (method < 0 || method > 2) throw std::invalid_argument("nms: method must be 0 (auto), 1 (kernel) or 2 (matrix)");
     auto dev = bx.device();
+    bool matrix = method == 2 || (method == 0 && !dev.is_cpu());
+    if (matrix) {
+      auto keep = nms_matrix(bx, sc, iou_thr);
+      if (keep.defined()) {
+        put(out, keep);
+        return;
+      }
+      if (method == 2) throw std::invalid_argument("nms: the matrix version stops above 16384 boxes or 64 rounds");
+    }
     auto cb = bx.to(at::kCPU).contiguous();
     auto order = std::get<1>(sc.to(at::kCPU).sort(0, /*descending=*/true)).contiguous();
     std::vector<int64_t> keep;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/DeviceAccelerator.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/Parallel.h>
 #include <torch/headeronly/version.h>
@@ -195,7 +196,26 @@ int gt_caching_allocator_stats(int64_t *cached_bytes, int64_t *live_blocks) {
 }
 int gt_cuda_synchronize(void) {
   return guard(__func__, [&] {
-    if (at::hasCUDA()) at::detail::getCUDAHooks().deviceSynchronize(at::detail::getCUDAHooks().getCurrentDevice());
+    if (!at::hasCUDA()) return;
+    auto &hooks = at::detail::getCUDAHooks();
+    for (c10::DeviceIndex d = 0; d < hooks.deviceCount(); ++d) hooks.deviceSynchronize(d);
+  });
+}
+int gt_accelerator_memory(int32_t device_index, int32_t reset_peak, int64_t *allocated, int64_t *peak_allocated,
+                          int64_t *peak_reserved) {
+  return guard(__func__, [&] {
+    ARG(allocated);
+    ARG(peak_allocated);
+    ARG(peak_reserved);
+    if (!at::accelerator::getAccelerator(false).has_value())
+      throw std::invalid_argument("no accelerator (CUDA) in this libtorch or on this machine");
+    auto idx = static_cast<c10::DeviceIndex>(device_index);
+    if (reset_peak) at::accelerator::resetPeakStats(idx);
+    auto stats = at::accelerator::getDeviceStats(idx);
+    const auto agg = static_cast<size_t>(c10::CachingDeviceAllocator::StatType::AGGREGATE);
+    *allocated = stats.allocated_bytes[agg].current;
+    *peak_allocated = stats.allocated_bytes[agg].peak;
+    *peak_reserved = stats.reserved_bytes[agg].peak;
   });
 }
 

@@ -53,7 +53,12 @@ int gt_autocast_enabled(int32_t device_type, int32_t *out);
 int gt_amp_non_finite_check_and_unscale_(const gt_tensor *grads, int32_t n, gt_tensor found_inf, gt_tensor inv_scale);
 int gt_amp_update_scale_(gt_tensor scale, gt_tensor growth_tracker, gt_tensor found_inf, double growth_factor,
                          double backoff_factor, int64_t growth_interval);
-int gt_cuda_synchronize(void);
+int gt_cuda_synchronize(void); /* every CUDA device of this process; no-op without CUDA */
+/* The accelerator's (CUDA's) caching-allocator statistics of one device, as torch.cuda.memory_allocated /
+ * max_memory_allocated / max_memory_reserved; reset_peak first resets the peaks (reset_peak_memory_stats). An error
+ * without an accelerator. */
+int gt_accelerator_memory(int32_t device_index, int32_t reset_peak, int64_t *allocated, int64_t *peak_allocated,
+                          int64_t *peak_reserved);
 /* Replaces libtorch's CPU allocator by one that keeps freed blocks of >= 1 MiB (rounded to 2 MiB, huge-page
  * advised) for reuse, holding at most limit_bytes; calling it again changes the limit. Small blocks are unaffected. */
 int gt_enable_caching_allocator(int64_t limit_bytes);
@@ -211,8 +216,11 @@ int gt_bincount(gt_tensor a, gt_tensor weights /* may be null */, int64_t minlen
 /* ---- detection helpers ---- */
 /* Greedy NMS with mmcv semantics: boxes (n,4) x1y1x2y2, scores (n); sort by score descending, a box is suppressed when
  * IoU (no +1, inter / (a_i + a_j - inter)) with a kept box is strictly greater than iou_thr. Output: kept indices
- * (int64) in descending-score order. */
-int gt_nms(gt_tensor boxes, gt_tensor scores, double iou_thr, gt_tensor *out);
+ * (int64) in descending-score order, on the boxes' device. method 0: the host kernel for CPU boxes, the tensor-op
+ * ("matrix") version on the boxes' own device otherwise; 1: always the host kernel; 2: the matrix version only
+ * (an error above 16384 boxes or 64 suppression rounds, where method 0 falls back to the kernel). Both give the
+ * same indices. */
+int gt_nms(gt_tensor boxes, gt_tensor scores, double iou_thr, int32_t method, gt_tensor *out);
 
 /* ---- autograd ---- */
 int gt_set_requires_grad(gt_tensor t, int32_t on);

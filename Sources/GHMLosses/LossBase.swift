@@ -41,7 +41,7 @@ public func expandOnehotLabels(_ labels: Tensor, _ labelWeights: Tensor, channel
     let m = try labels.size(0)
     let inRange = try (labels .>= 0) .& (labels .< channels)
     let column = try labels.clamp(min: 0, max: Double(channels - 1)).unsqueeze(1)
-    let target = try Tensor.zeros([m, channels], dtype: labels.dtype)
+    let target = try Tensor.zeros([m, channels], dtype: labels.dtype, device: labels.device)
         .scatter(dim: 1, index: column, src: inRange.unsqueeze(1).to(labels.dtype))
     let weights = try labelWeights.view([-1, 1]).expand([m, channels])
     return (target, weights)

@@ -68,8 +68,15 @@ public enum Functional {
     }
 
     /// Greedy NMS with mmcv's semantics: kept indices in descending-score order; a box is suppressed when its IoU
-    /// (no +1) with a kept box is strictly greater than `iouThreshold`.
-    public static func nms(boxes: Tensor, scores: Tensor, iouThreshold: Double) throws(TorchError) -> Tensor {
-        try make("nms") { gt_nms(boxes.handle, scores.handle, iouThreshold, $0) }
+    /// (no +1) with a kept box is strictly greater than `iouThreshold`. The result lies on the boxes' device.
+    public static func nms(boxes: Tensor, scores: Tensor, iouThreshold: Double,
+                           method: NMSMethod = .automatic) throws(TorchError) -> Tensor {
+        try make("nms") { gt_nms(boxes.handle, scores.handle, iouThreshold, method.rawValue, $0) }
     }
+
+    /// How `nms` runs: `.kernel` copies the boxes to the host and runs the sequential loop; `.matrix` stays on the
+    /// boxes' device (pairwise IoU, then the greedy keep mask as a fixed point; the same indices; an error above
+    /// 16384 boxes or 64 suppression rounds); `.automatic` is the kernel for CPU boxes and the matrix version on an
+    /// accelerator, falling back to the kernel where the matrix version stops.
+    public enum NMSMethod: Int32, Sendable { case automatic = 0, kernel = 1, matrix = 2 }
 }

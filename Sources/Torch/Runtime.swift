@@ -69,7 +69,17 @@ public enum Torch {
         return (Int(c), Int(l))
     }
 
-    /// Waits for queued CUDA work (no-op without CUDA); use before reading a timer.
+    /// The CUDA caching allocator's bytes on device `index`: in use now, the peak in use and the peak reserved since
+    /// the last reset (`torch.cuda.memory_allocated`, `max_memory_allocated`, `max_memory_reserved`); `resetPeak`
+    /// resets the peaks first. Throws without CUDA.
+    public static func acceleratorMemory(device index: Int, resetPeak: Bool = false) throws(TorchError)
+        -> (allocated: Int, peakAllocated: Int, peakReserved: Int) {
+        var a: Int64 = 0, p: Int64 = 0, r: Int64 = 0
+        try check("accelerator_memory", gt_accelerator_memory(Int32(index), resetPeak ? 1 : 0, &a, &p, &r))
+        return (Int(a), Int(p), Int(r))
+    }
+
+    /// Waits for queued CUDA work on every device (no-op without CUDA); use before reading a timer.
     public static func synchronize() throws(TorchError) {
         try check("cuda_synchronize", gt_cuda_synchronize())
     }

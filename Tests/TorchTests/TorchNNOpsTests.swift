@@ -133,6 +133,41 @@ final class TorchNNOpsTests: XCTestCase {
         XCTAssertEqual(try Functional.nms(boxes: half, scores: Tensor([0.8, 0.9] as [Float]), iouThreshold: 0.5).int64s(), [1, 0])
     }
 
+    /// The device-resident NMS (used on CUDA) gives the host kernel's indices: dense clusters with long suppression
+    /// chains, every threshold, float32 and float64, ties in the scores, the fallbacks (a chain longer than the round
+    /// cap) and the empty case.
+    func testMatrixNMSEqualsTheKernel() throws {
+        try Torch.manualSeed(11)
+        for (n, spread) in [(50, 20.0), (400, 60.0), (2000, 300.0)] {
+            let xy = try Tensor.rand([n, 2]) * spread
+            let wh = try Tensor.rand([n, 2]) * 40 + 0.5
+            let boxes = try Tensor.cat([xy, xy + wh], dim: 1)
+            let scores = try (Tensor.rand([n]) * 20).floor() / 20  // many ties
+            for thr in [0.0, 0.3, 0.5, 0.7, 0.95] {
+                for dtype in [DType.float32, .float64] {
+                    let k = try Functional.nms(boxes: boxes.to(dtype), scores: scores.to(dtype), iouThreshold: thr, method: .kernel)
+                    let m = try Functional.nms(boxes: boxes.to(dtype), scores: scores.to(dtype), iouThreshold: thr, method: .matrix)
+                    XCTAssertEqual(try m.int64s(), try k.int64s(), "n \(n), threshold \(thr), \(dtype)")
+                }
+            }
+        }
+        // A chain of 100 boxes, each overlapping only its neighbours: 100 rounds > the cap; .matrix refuses, and
+        // .automatic on an accelerator would take the kernel.
+        var chain: [Float] = []
+        for i in 0..<100 { chain += [Float(i) * 6, 0, Float(i) * 6 + 10, 10] }
+        let chainBoxes = try Tensor(chain, shape: [100, 4])
+        let chainScores = try Tensor((0..<100).map { 1 - Float($0) / 100 })
+        XCTAssertEqual(try Functional.nms(boxes: chainBoxes, scores: chainScores, iouThreshold: 0.2).int64s(),
+                       Array(stride(from: 0, to: 100, by: 2)).map(Int64.init))
+        XCTAssertThrowsError(try Functional.nms(boxes: chainBoxes, scores: chainScores, iouThreshold: 0.2, method: .matrix))
+        // 40 of them need 41 rounds, under the cap.
+        let short = try chainBoxes.narrow(dim: 0, start: 0, length: 40), shortScores = try chainScores.narrow(dim: 0, start: 0, length: 40)
+        XCTAssertEqual(try Functional.nms(boxes: short, scores: shortScores, iouThreshold: 0.2, method: .matrix).int64s(),
+                       Array(stride(from: 0, to: 40, by: 2)).map(Int64.init))
+        XCTAssertEqual(try Functional.nms(boxes: Tensor.zeros([0, 4]), scores: Tensor.zeros([0]), iouThreshold: 0.5,
+                                          method: .matrix).shape, [0])
+    }
+
     func testAutograd() throws {
         let ref = try python(Self.pythonInputs + """
             w.requires_grad_(True); b.requires_grad_(True)
@@ -194,9 +229,15 @@ final class TorchNNOpsTests: XCTestCase {
         if Torch.cudaAvailable {
             XCTAssertGreaterThan(Torch.cudaDeviceCount, 0)
             XCTAssertEqual(try Tensor.zeros([2], device: .cuda(0)).floats(), [0, 0])
+            let keep = try Tensor.zeros([1 << 20], device: .cuda(0))
+            let m = try Torch.acceleratorMemory(device: 0)
+            XCTAssertGreaterThanOrEqual(m.peakAllocated, m.allocated)
+            XCTAssertGreaterThanOrEqual(m.allocated, 4 << 20)
+            withExtendedLifetime(keep) {}
         } else {
             XCTAssertEqual(Torch.cudaDeviceCount, 0)
             XCTAssertThrowsError(try Tensor.zeros([2], device: .cuda(0)))
+            XCTAssertThrowsError(try Torch.acceleratorMemory(device: 0), "no accelerator: an error, not a crash")
         }
         XCTAssertThrowsError(try Tensor.zeros([2], device: .cuda(Torch.cudaDeviceCount)), "no such device")
         XCTAssertEqual(Device("cuda:1"), .cuda(1))
