@@ -17,9 +17,32 @@ public enum DetectBenchmark {
         public var mode = RetinaNet.InferenceMode.reference
         public var agreement: DetectionAgreement?
 
-        public var ratio: Double { Statistics.median(swift) * 1000 / pythonMilliseconds }
+        /// Set when the run started from a pre-processed input (`--input`): then the comparison is the forward alone
+        /// against PyTorch eager's forward (`tools/torch_eager_ghm.py detect`), or nothing with `baseline` none.
+        public var inputRun: (shape: [Int], device: Device, baseline: TrainBenchmark.Baseline, pythonTorch: String)?
+
+        public var ratio: Double {
+            inputRun == nil ? Statistics.median(swift) * 1000 / pythonMilliseconds
+                : Statistics.median(forward) * 1000 / pythonMilliseconds
+        }
         public var description: String {
             func ms(_ t: [Double]) -> Double { Statistics.median(t) * 1000 }
+            if let run = inputRun {
+                let shape = run.shape.map(String.init).joined(separator: "×")
+                var lines = [
+                    "detect on \(run.device) from a pre-processed \(shape) input (no decode), \(threads) thread(s), median of \(runs) after \(warmup) warm-up, \(Torch.version)",
+                    String(format: "  Swift (ghm)    forward %8.2f ms, + post-processing %.2f ms = %.2f ms   (%d detections)%@",
+                           ms(forward), ms(post), ms(forward) + ms(post), detections,
+                           (mode.isReference ? "" : "; \(mode)") as NSString),
+                ]
+                if run.baseline != .none {
+                    lines.append(String(format: "  PyTorch eager  forward %8.2f ms   (tools/torch_eager_ghm.py detect, the same mode; torch %@)",
+                                        pythonMilliseconds, run.pythonTorch as NSString))
+                    lines.append(String(format: "  ratio Swift / PyTorch forward = %.3f", ratio))
+                }
+                if run.device.isCUDA { lines.append("  goal on an H100/H200: batch 1 at 800×1333 ≤ 8 ms with the fast paths") }
+                return lines.joined(separator: "\n") + (agreement.map { "\n  \(mode) vs the fp32 path: \($0)" } ?? "")
+            }
             return [
                 "end-to-end detect, 1333×800, \(threads) thread(s), median of \(runs) after \(warmup) warm-up, \(Torch.version)",
                 String(format: "  Swift (ghm)    %8.1f ms   (%d detections; pre-processing %.1f, forward %.1f, post-processing %.1f ms)%@",
@@ -70,6 +93,56 @@ public enum DetectBenchmark {
         guard let pyMs = obj["median_ms"] as? Double else { throw ToolError("unexpected output of \(script): \(out)") }
         report.pythonMilliseconds = pyMs
         report.pythonDetections = "\(obj["num_dets"] ?? "?")"
+        return report
+    }
+
+    /// Times `runs` forwards + post-processing of a pre-processed input (the first image of a batch file, e.g. the
+    /// one of `ghm bench train`), with no image decoding, then PyTorch eager's forward of the same input and mode
+    /// (`tools/torch_eager_ghm.py detect`, run by `python`) unless `baseline` is none.
+    public static func runOnInput(detector: Detector, reference: Detector?, inputPath: String, checkpoint: String,
+                                  root: String, device: Device, baseline: TrainBenchmark.Baseline, python: String,
+                                  threads: Int, runs: Int, warmup: Int) throws -> Report {
+        let batch = try TrainBenchmark.Batch(path: inputPath)
+        let input = try batch.input.narrow(dim: 0, start: 0, length: 1).contiguous().to(device)
+        let metas = [batch.metas[0]]
+        var report = Report(threads: threads, runs: runs, warmup: warmup, swift: [], prep: [], forward: [], post: [],
+                            detections: 0, pythonMilliseconds: .nan, pythonDetections: "-")
+        report.mode = detector.model.inferenceMode
+        report.inputRun = (input.shape, device, baseline, "-")
+        func detect(_ d: Detector) throws -> [Detections] {
+            let (cls, reg) = try withNoGrad { () throws(TorchError) in try d.model.forwardInference(input) }
+            return try d.model.postProcessor.detections(clsScores: cls, bboxPreds: reg, metas: metas)
+        }
+        if let reference { report.agreement = try DetectionAgreement(reference: try detect(reference), other: try detect(detector)) }
+        for r in 0..<(warmup + runs) {
+            try Torch.synchronize()
+            let t1 = monotonicSeconds()
+            let (cls, reg) = try withNoGrad { () throws(TorchError) in try detector.model.forwardInference(input) }
+            try Torch.synchronize()
+            let t2 = monotonicSeconds()
+            let dets = try detector.model.postProcessor.detections(clsScores: cls, bboxPreds: reg, metas: metas)
+            try Torch.synchronize()
+            let t3 = monotonicSeconds()
+            if r >= warmup {
+                report.swift.append(t3 - t1)
+                report.prep.append(0)
+                report.forward.append(t2 - t1)
+                report.post.append(t3 - t2)
+            }
+            report.detections = dets[0].count
+        }
+        guard baseline != .none else { return report }
+        guard baseline == .eager else { throw ToolError("--input compares with PyTorch eager (--baseline eager) or nothing (--baseline none)") }
+        let mode = detector.model.inferenceMode
+        var args = ["detect", "--weights", checkpoint, "--input", inputPath, "--device", "\(device)",
+                    "--amp", mode.autocast.map { $0 == .float16 ? "fp16" : "bf16" } ?? "none",
+                    "--threads", "\(threads)", "--warmup", "\(warmup)", "--runs", "\(runs)"]
+        if mode.channelsLast { args.append("--channels-last") }
+        let script = "tools/torch_eager_ghm.py"
+        let obj = try ProjectRoot.lastJSONLine(try ProjectRoot.runScript(python, root: root, script, args), script: script)
+        guard let pyMs = obj["median_ms"] as? Double else { throw ToolError("unexpected output of \(script): \(obj)") }
+        report.pythonMilliseconds = pyMs
+        report.inputRun?.pythonTorch = obj["torch"] as? String ?? "?"
         return report
     }
 

@@ -33,6 +33,13 @@ public enum ProjectRoot {
         return py
     }
 
+    /// The project's own Python (`<root>/.venv/bin/python`, with torch and numpy) where it exists, else `python3`
+    /// (e.g. on a GPU machine whose system Python has a CUDA torch).
+    public static func defaultPython(_ root: String) -> String {
+        let py = root + "/.venv/bin/python"
+        return FileManager.default.isExecutableFile(atPath: py) ? py : "python3"
+    }
+
     /// Runs `python <root>/<script> arguments…` and returns its standard output.
     public static func runScript(_ python: String, root: String, _ script: String, _ arguments: [String]) throws -> String {
         String(decoding: try Subprocess.output(python, [root + "/" + script] + arguments), as: UTF8.self)

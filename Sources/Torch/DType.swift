@@ -66,6 +66,12 @@ public enum Device: Equatable, CustomStringConvertible, Sendable {
 
     public var isCUDA: Bool { typeCode == 1 }
 
+    /// N of cuda:N; nil on the CPU.
+    public var cudaIndex: Int? {
+        if case .cuda(let i) = self { return i }
+        return nil
+    }
+
     public var description: String {
         switch self {
         case .cpu: return "cpu"

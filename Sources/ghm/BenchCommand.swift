@@ -69,6 +69,16 @@ struct BenchDetect: ParsableCommand {
             checkpoint are generated into .build/bench/ (tools/make_test_images.py, tools/mmdet_reference.py). \
             With --fuse-conv-bn, --channels-last or --amp the Swift side runs that fast path (MMDetection stays on \
             fp32), and its detections are matched against the fp32 path's (label, IoU ≥ 0.9).
+
+            --input FILE starts from a pre-processed input instead (the first image of a batch file such as \
+            .build/bench/train_batch.safetensors; no image decoding, so no OpenCV needed, e.g. on a GPU machine): \
+            each run is the forward + post-processing, and the forward is compared with PyTorch eager's \
+            (tools/torch_eager_ghm.py detect, same device, weights and mode; --baseline none: the Swift side alone).
+
+            Examples:
+              ghm bench detect --fuse-conv-bn --channels-last --amp bf16
+              ghm bench detect --device cuda --input b.safetensors --checkpoint w.pth --channels-last --amp fp16 \\
+                  --python python3
             """)
 
     @OptionGroup var options: BenchOptions
@@ -84,16 +94,40 @@ struct BenchDetect: ParsableCommand {
     @Option(help: "cpu, cuda or cuda:N (the Python side runs on CPU unless its torch has CUDA and this is cuda).")
     var device = "cpu"
     @OptionGroup var fast: FastPathOptions
+    @Option(help: "A pre-processed input (a batch file's first image) to time instead of an image file; needs --checkpoint.")
+    var input: String?
+    @Option(help: ArgumentHelp("With --input: eager (PyTorch eager, tools/torch_eager_ghm.py) or none.", valueName: "eager|none"))
+    var baseline = "eager"
+    @Option(help: "The eager baseline's Python (default: .venv/bin/python, else python3).")
+    var python: String?
 
     func run() throws {
         try reportingErrors {
             guard let dev = Device(device) else { throw ValidationError("bad --device \(device)") }
+            if dev.isCUDA && !Torch.cudaAvailable {
+                throw ToolError("--device \(device): CUDA is not available in this libtorch (\(Torch.version)); see README, 'Using another libtorch'")
+            }
             let mode = try fast.mode()
             let root = try ProjectRoot.find(options.repo)
-            let py = try ProjectRoot.mmdetPython(root)
             let threads = options.threads ?? Torch.threads
             try Torch.setThreads(threads)
-            enableModelAllocator()
+            if !dev.isCUDA { enableModelAllocator() }
+            if let input {
+                guard let checkpoint else { throw ValidationError("--input needs --checkpoint") }
+                guard let base = TrainBenchmark.Baseline(rawValue: baseline), base != .mmdet else {
+                    throw ValidationError("--baseline takes eager or none with --input, not '\(baseline)'")
+                }
+                let cfg = try DetectorConfig.load(path: config ?? root + "/configs/retinanet_ghm_r50_fpn_1x_coco.yml")
+                let detector = try Detector(config: cfg, checkpoint: checkpoint, device: dev)
+                try detector.model.setInferenceMode(mode)
+                let reference = mode.isReference ? nil : try Detector(config: cfg, checkpoint: checkpoint, device: dev)
+                print(try DetectBenchmark.runOnInput(detector: detector, reference: reference, inputPath: input,
+                                                     checkpoint: checkpoint, root: root, device: dev, baseline: base,
+                                                     python: python ?? ProjectRoot.defaultPython(root), threads: threads,
+                                                     runs: options.runs, warmup: warmup))
+                return
+            }
+            let py = try ProjectRoot.mmdetPython(root)
             let (img, ckpt) = try DetectBenchmark.inputs(root: root, python: py, image: image, checkpoint: checkpoint)
             let cfg = try DetectorConfig.load(path: config ?? root + "/configs/retinanet_ghm_r50_fpn_1x_coco.yml")
             let detector = try Detector(config: cfg, checkpoint: ckpt, device: dev)
@@ -126,6 +160,18 @@ struct BenchTrain: ParsableCommand {
             .build/bench/ when missing); the batch (.build/bench/train_batch.safetensors: two synthetic images, \
             640×480 and 1000×600, through mmdet's pipeline, with a fixed set of GT boxes) is written by \
             tools/bench_mmdet_train.py --make-batch. About 15-35 s per iteration and side on a 2-core CPU.
+
+            On a GPU, with mixed precision or another batch size (--device cuda, --amp fp16|bf16, --batch-size N: \
+            the batch file's images repeated), MMDetection cannot be the baseline; --baseline eager compares with \
+            PyTorch eager (tools/torch_eager_ghm.py train: the same network, targets, GHM losses, clipping and SGD in \
+            plain PyTorch; autocast and a dynamic GradScaler with --amp) on the same device, batch and weights, with \
+            --python naming an interpreter whose torch can use the device. On CUDA the memory reported is the \
+            caching allocator's peak (max_memory_allocated) of both sides. --baseline none times the Swift side alone.
+
+            Examples:
+              ghm bench train
+              ghm bench train --device cuda --amp fp16 --batch-size 8 --baseline eager --python python3 \\
+                  --checkpoint w.pth --batch b.safetensors
             """)
 
     @Option(help: "Timed iterations per side (the median is reported; at least 5).")
@@ -140,25 +186,72 @@ struct BenchTrain: ParsableCommand {
     var config: String?
     @Option(help: "An MMDetection checkpoint to start from (default: the generated one of `ghm bench detect`).")
     var checkpoint: String?
+    @Option(help: "The batch file (default: .build/bench/train_batch.safetensors, written by MMDetection when missing).")
+    var batch: String?
+    @Option(help: "cpu, cuda or cuda:N, for both sides.")
+    var device = "cpu"
+    @Option(help: ArgumentHelp("Mixed precision on both sides: autocast to bf16 or fp16 with a dynamic loss scale.", valueName: "bf16|fp16"))
+    var amp: String?
+    @Option(help: "Images per iteration (the batch file's repeated; default: the file's 2).")
+    var batchSize: Int?
+    @Option(help: ArgumentHelp("What the Swift side is compared with: mmdet (CPU, fp32, the file's batch), eager (PyTorch eager, tools/torch_eager_ghm.py) or none. Default: mmdet where it can run, else eager.", valueName: "mmdet|eager|none"))
+    var baseline: String?
+    @Option(help: "The baseline's Python (default: .venv-mmdet/bin/python for mmdet, .venv/bin/python or python3 for eager).")
+    var python: String?
+    @Option(help: ArgumentHelp("Minimum timed iterations (below 5 only for smoke tests).", visibility: .hidden))
+    var minRuns = 5
 
     func validate() throws {
-        guard runs >= 5 else { throw ValidationError("--runs must be at least 5") }
+        guard runs >= minRuns, minRuns >= 1 else { throw ValidationError("--runs must be at least 5") }
+        guard Device(device) != nil else { throw ValidationError("--device must be cpu, cuda or cuda:N, not '\(device)'") }
+        _ = try ampType()
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be ≥ 1") }
+        if let baseline, TrainBenchmark.Baseline(rawValue: baseline) == nil {
+            throw ValidationError("--baseline takes mmdet, eager or none, not '\(baseline)'")
+        }
         guard warmup >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
         if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+    }
+
+    func ampType() throws -> DType? {
+        guard let amp else { return nil }
+        switch amp.lowercased() {
+        case "bf16", "bfloat16": return .bfloat16
+        case "fp16", "float16", "half": return .float16
+        default: throw ValidationError("--amp takes bf16 or fp16, not '\(amp)'")
+        }
     }
 
     func run() throws {
         try reportingErrors {
             let root = try ProjectRoot.find(repo)
-            let py = try ProjectRoot.mmdetPython(root)
+            var setup = TrainBenchmark.Setup()
+            setup.device = Device(device)!
+            if setup.device.isCUDA && !Torch.cudaAvailable {
+                throw ToolError("--device \(device): CUDA is not available in this libtorch (\(Torch.version)); see README, 'Using another libtorch'")
+            }
+            setup.amp = try ampType()
+            setup.batchSize = batchSize
+            setup.baseline = baseline.flatMap(TrainBenchmark.Baseline.init(rawValue:))
+                ?? (setup.device.isCUDA || setup.amp != nil || (batchSize ?? 2) != 2 ? .eager : .mmdet)
+            switch setup.baseline {
+            case .mmdet: setup.python = try python ?? ProjectRoot.mmdetPython(root)
+            case .eager, .none: setup.python = python ?? ProjectRoot.defaultPython(root)
+            }
             let threads = self.threads ?? Torch.threads
             try Torch.setThreads(threads)
-            enableModelAllocator(training: true)
-            let (ckpt, batch) = try TrainBenchmark.inputs(root: root, python: py, checkpoint: checkpoint)
+            if !setup.device.isCUDA { enableModelAllocator(training: true) }
+            let inputs: (checkpoint: String, batch: String)
+            if let checkpoint, let batch {
+                inputs = (checkpoint, batch)
+            } else {
+                let generated = try TrainBenchmark.inputs(root: root, python: try ProjectRoot.mmdetPython(root), checkpoint: checkpoint)
+                inputs = (generated.checkpoint, batch ?? generated.batch)
+            }
             let cfg = try DetectorConfig.load(path: config ?? root + "/configs/retinanet_ghm_r50_fpn_1x_coco.yml")
             let progress: (String) -> Void = { FileHandle.standardError.write(Data("[bench train] \($0)\n".utf8)) }
-            print(try TrainBenchmark.run(config: cfg, checkpoint: ckpt, batch: batch, root: root, python: py,
-                                         threads: threads, runs: runs, warmup: warmup, progress: progress))
+            print(try TrainBenchmark.run(config: cfg, checkpoint: inputs.checkpoint, batch: inputs.batch, root: root,
+                                         setup: setup, threads: threads, runs: runs, warmup: warmup, progress: progress))
         }
     }
 }
