@@ -75,6 +75,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -178,8 +179,13 @@ def parse_args(argv):
     ap.add_argument("--gt2", type=parse_gt, help="GT of image 1 (--batch 2), same format")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's default)")
     ap.add_argument("--no-train", action="store_true", help="skip the training entries")
-    ap.add_argument("--ghm-state", choices=("warm", "zero"), default="warm",
-                    help="GHM acc_sum state saved in the checkpoint (default warm, see docstring)")
+    ap.add_argument("--ghm-state", choices=("warm", "zero"),
+                    help="GHM acc_sum state saved in the checkpoint (default warm, see docstring; zero with --weights)")
+    ap.add_argument("--weights", help="load these weights (an mmdet-format .pth, e.g. from tools/torch_eager_ghm.py "
+                    "weights, which any machine can regenerate) instead of generating and calibrating them; the "
+                    "GHM state is then the file's (--ghm-state zero zeroes it)")
+    ap.add_argument("--grad-keys", help="regular expression: keep only the grad.<param> entries whose parameter key "
+                    "matches it (default: all), to keep the reference small")
     ap.add_argument("--max-score", type=float, default=0.95,
                     help="score of the best candidate after calibration (default 0.95)")
     ap.add_argument("--target-candidates", type=int, default=300,
@@ -198,6 +204,18 @@ def parse_args(argv):
         ap.error("--threads must be >= 1")
     if min(a.img_scale) < 32:
         ap.error("--img-scale too small")
+    if a.weights and not os.path.isfile(a.weights):
+        ap.error(f"weights not found: {a.weights}")
+    if a.weights and a.ghm_state == "warm":
+        ap.error("--weights keeps the file's GHM state: --ghm-state warm would change it")
+    if a.ghm_state is None:
+        a.ghm_state = "file" if a.weights else "warm"
+    if a.grad_keys:
+        import re
+        try:
+            re.compile(a.grad_keys)
+        except re.error as e:
+            ap.error(f"--grad-keys: {e}")
     if not 0.05 < a.max_score < 0.999:
         ap.error("--max-score must be in (0.05, 0.999)")
     if a.target_candidates < 5:
@@ -666,6 +684,20 @@ def main(argv=None):
             raise RefError("captured resized image does not reproduce the normalised input")
 
     # ---- weights
+    if args.weights:
+        from mmcv.runner import load_checkpoint
+        load_checkpoint(model, args.weights, map_location="cpu", strict=True, logger=None)
+        log(f"weights loaded from {args.weights} (no calibration)")
+    else:
+        calibrate_all(model, img, img_metas, args)
+    lc, lb = model.bbox_head.loss_cls, model.bbox_head.loss_bbox
+    acc_file = (lc.acc_sum.clone(), lb.acc_sum.clone())
+    return main_after_weights(args, model, img, img_metas, resized, paths, cfg, cfg_path, t_all, acc_file)
+
+
+def calibrate_all(model, img, img_metas, args):
+    """Steps 1-4 of the docstring: the synthetic weights, calibrated on the input."""
+    import torch
     t0 = time.time()
     cls_raw = calibrate_weights(model, img, args.seed)  # model is float64 now
     head = model.bbox_head
@@ -693,6 +725,16 @@ def main(argv=None):
     log(f"weights calibrated (bias draw {best[3]}, cls logit scale {best[0]:.4f}; rejected draws by thin "
         f"margin: {thin or 'none'}) in {time.time() - t0:.2f} s")
 
+
+def main_after_weights(args, model, img, img_metas, resized, paths, cfg, cfg_path, t_all, acc_file):
+    """Everything after the weights: GHM state, checkpoint, inference and training entries, the file."""
+    import numpy as np
+    import torch
+    import mmcv
+    import mmdet
+    from mmdet.core import bbox2result
+    head = model.bbox_head
+
     # ---- GHM buffers
     gts_in = [args.gt] + ([args.gt2] if args.batch == 2 else [])
     gt_bboxes, gt_labels = [], []
@@ -709,6 +751,9 @@ def main(argv=None):
     with torch.no_grad():
         lc.acc_sum.zero_()
         lb.acc_sum.zero_()
+        if args.ghm_state == "file":
+            lc.acc_sum.copy_(acc_file[0])
+            lb.acc_sum.copy_(acc_file[1])
     if args.ghm_state == "warm":
         t0 = time.time()
         xf, gf = flipped_sample(img, img_metas, gt_bboxes)
@@ -795,6 +840,7 @@ def main(argv=None):
 
     # ---- training entries
     losses_summary = ""
+    grad_params = []  # every parameter that has a gradient (with --grad-keys, more than the grad.* entries)
     if not args.no_train:
         t0 = time.time()
         before = OrderedDict((k, v.clone()) for k, v in model.state_dict().items())
@@ -816,8 +862,9 @@ def main(argv=None):
         ref["ghmc.acc_sum.iter1"] = lc.acc_sum.clone()
         ref["ghmr.acc_sum.iter1"] = lb.acc_sum.clone()
         n_grad = 0
+        grad_params[:] = [k for k, p in model.named_parameters() if p.grad is not None]
         for k, p in model.named_parameters():
-            if p.grad is not None:
+            if p.grad is not None and (not args.grad_keys or re.search(args.grad_keys, k)):
                 ref[f"grad.{k}"] = p.grad.detach().clone()
                 n_grad += 1
         with torch.no_grad():
@@ -869,6 +916,7 @@ def main(argv=None):
         "img_scale": json.dumps(list(args.img_scale)), "seed": str(args.seed), "batch": str(args.batch),
         "threads": str(torch.get_num_threads()), "ghm_state": args.ghm_state,
         "train_entries": str(not args.no_train).lower(),
+        "grad_keys": args.grad_keys or "", "grad_params": json.dumps(grad_params),
         "checkpoint": os.path.abspath(args.out_checkpoint),
         "diag": json.dumps({k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                             for k, v in margins.items()}),

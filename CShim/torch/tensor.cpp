@@ -201,6 +201,18 @@ int gt_cuda_synchronize(void) {
     for (c10::DeviceIndex d = 0; d < hooks.deviceCount(); ++d) hooks.deviceSynchronize(d);
   });
 }
+int gt_set_allow_tf32(int32_t cudnn, int32_t cublas) {
+  return guard(__func__, [&] {
+    if (cudnn >= 0) at::globalContext().setAllowTF32CuDNN(cudnn != 0);
+    if (cublas >= 0) at::globalContext().setAllowTF32CuBLAS(cublas != 0);
+  });
+}
+int gt_allow_tf32(int32_t *cudnn, int32_t *cublas) {
+  return guard(__func__, [&] {
+    *ARG(cudnn) = at::globalContext().allowTF32CuDNN() ? 1 : 0;
+    *ARG(cublas) = at::globalContext().allowTF32CuBLAS() ? 1 : 0;
+  });
+}
 int gt_accelerator_memory(int32_t device_index, int32_t reset_peak, int64_t *allocated, int64_t *peak_allocated,
                           int64_t *peak_reserved) {
   return guard(__func__, [&] {

@@ -54,6 +54,10 @@ int gt_amp_non_finite_check_and_unscale_(const gt_tensor *grads, int32_t n, gt_t
 int gt_amp_update_scale_(gt_tensor scale, gt_tensor growth_tracker, gt_tensor found_inf, double growth_factor,
                          double backoff_factor, int64_t growth_interval);
 int gt_cuda_synchronize(void); /* every CUDA device of this process; no-op without CUDA */
+/* TensorFloat-32 on CUDA (torch.backends.cudnn.allow_tf32 / torch.backends.cuda.matmul.allow_tf32; libtorch's
+ * defaults: on for cuDNN convolutions, off for matmuls). A negative argument leaves that setting. */
+int gt_set_allow_tf32(int32_t cudnn, int32_t cublas);
+int gt_allow_tf32(int32_t *cudnn, int32_t *cublas);
 /* The accelerator's (CUDA's) caching-allocator statistics of one device, as torch.cuda.memory_allocated /
  * max_memory_allocated / max_memory_reserved; reset_peak first resets the peaks (reset_peak_memory_stats). An error
  * without an accelerator. */

@@ -87,13 +87,20 @@ public enum FastPathReport {
                            modes: [RetinaNet.InferenceMode]) throws -> [Line] {
         guard !images.isEmpty else { throw ToolError("the fast paths are compared on --image files: give at least one") }
         let prepared = try images.map { try reference.prepare(path: $0) }
+        return try run(reference: reference, makeDetector: makeDetector,
+                       inputs: try prepared.map { (try ImageTransform.collate([$0.tensor]), [$0.meta]) }, modes: modes)
+    }
+
+    /// The same on pre-processed inputs (e.g. a parity reference's `input` and metas; no image decoding).
+    public static func run(reference: Detector, makeDetector: () throws -> Detector,
+                           inputs: [(batch: Tensor, metas: [ImageMeta])], modes: [RetinaNet.InferenceMode]) throws -> [Line] {
         func run(_ d: Detector) throws -> ([[Tensor]], [Detections]) {
             var heads: [[Tensor]] = [], dets: [Detections] = []
-            for p in prepared {
-                let batch = try ImageTransform.collate([p.tensor])
-                let (cls, reg) = try withNoGrad { () throws(TorchError) in try d.model.forwardInference(batch) }
+            for (batch, metas) in inputs {
+                let x = try batch.to(d.device)
+                let (cls, reg) = try withNoGrad { () throws(TorchError) in try d.model.forwardInference(x) }
                 heads.append(cls + reg)
-                dets += try d.model.postProcessor.detections(clsScores: cls, bboxPreds: reg, metas: [p.meta])
+                dets += try d.model.postProcessor.detections(clsScores: cls, bboxPreds: reg, metas: metas)
             }
             return (heads, dets)
         }

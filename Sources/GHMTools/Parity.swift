@@ -46,14 +46,25 @@ public final class ParityRunner {
     public let detector: Detector
     public let reference: [String: Tensor]
     public let referenceKeys: [String]
+    /// Every parameter that had a gradient on mmdet's side, where the reference keeps only some `grad.*` entries
+    /// (`tools/mmdet_reference.py --grad-keys`, metadata "grad_params"); nil: every such parameter has its entry.
+    public let gradientParameters: Set<String>?
     public var log: (ParityLine) -> Void = { _ in }
     private var used = Set<String>()
 
     public init(detector: Detector, referencePath: String) throws {
         self.detector = detector
-        let sd = try Checkpoint.load(referencePath).stateDict(at: nil)
+        let file = try Checkpoint.load(referencePath)
+        let sd = try file.stateDict(at: nil)
         reference = sd.tensors
         referenceKeys = sd.keys
+        let meta = file.safetensorsMetadata
+        if let pattern = meta["grad_keys"], !pattern.isEmpty, let list = meta["grad_params"],
+           let names = try? JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String] {
+            gradientParameters = Set(names)
+        } else {
+            gradientParameters = nil
+        }
     }
 
     /// Per-image suffix of the reference's names: "" for image 0, ".i" after.
@@ -80,6 +91,12 @@ public final class ParityRunner {
         guard let t = reference[key] else { throw RuntimeParityError("the reference has no '\(key)'") }
         used.insert(key)
         return t
+    }
+
+    /// The reference's pre-processed `input` batch and its image metas.
+    public func referenceInput() throws -> (batch: Tensor, metas: [ImageMeta]) {
+        let input = try need("input")
+        return (input, try referenceMetas(count: try input.size(0)))
     }
 
     func referenceMetas(count: Int) throws -> [ImageMeta] {
@@ -315,7 +332,7 @@ public final class ParityRunner {
         var worst = 0.0, worstKey = "", count = 0, failed = 0, unexpected: [String] = []
         for (key, p) in detector.model.namedParameters() {
             guard let ref = reference["grad." + key] else {
-                if p.grad != nil { unexpected.append(key) }
+                if p.grad != nil && !(gradientParameters?.contains(key) ?? false) { unexpected.append(key) }
                 continue
             }
             used.insert("grad." + key)
@@ -335,6 +352,12 @@ public final class ParityRunner {
                 add(ParityLine(name: "grad." + key, maxAbs: d, maxRel: rel, tolerance: "1e-3·max|ref|", pass: false))
             }
         }
+        // parameters with a gradient on mmdet's side whose entry the reference left out must have one here too
+        var missing: [String] = []
+        if let all = gradientParameters {
+            for (key, p) in detector.model.namedParameters() where all.contains(key) && p.grad == nil { missing.append(key) }
+        }
+        unexpected += missing.map { "\($0) (none here)" }
         add(ParityLine(name: "gradients (\(count) tensors)", maxAbs: nil, maxRel: worst, tolerance: "1e-3·max|ref|",
                        pass: failed == 0 && count > 0 && unexpected.isEmpty,
                        note: (worst == 0 ? "all identical" : "worst \(worstKey)") + (unexpected.isEmpty ? "" : "; unexpected gradients: \(unexpected.prefix(5).joined(separator: ", "))")))

@@ -69,6 +69,18 @@ public enum Torch {
         return (Int(c), Int(l))
     }
 
+    /// TensorFloat-32 on CUDA for cuDNN convolutions and for cuBLAS matmuls (`torch.backends.cudnn.allow_tf32`,
+    /// `torch.backends.cuda.matmul.allow_tf32`). libtorch's defaults: convolutions on, matmuls off. Parity checks
+    /// turn both off (TF32 keeps 10 mantissa bits).
+    public static var allowTF32: (cudnn: Bool, cublas: Bool) {
+        get {
+            var c: Int32 = 0, b: Int32 = 0
+            gt_allow_tf32(&c, &b)
+            return (c != 0, b != 0)
+        }
+        set { gt_set_allow_tf32(newValue.cudnn ? 1 : 0, newValue.cublas ? 1 : 0) }
+    }
+
     /// The CUDA caching allocator's bytes on device `index`: in use now, the peak in use and the peak reserved since
     /// the last reset (`torch.cuda.memory_allocated`, `max_memory_allocated`, `max_memory_reserved`); `resetPeak`
     /// resets the peaks first. Throws without CUDA.

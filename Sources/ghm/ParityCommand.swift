@@ -2,6 +2,7 @@ import ArgumentParser
 import Detection
 import Foundation
 import GHMTools
+import Torch
 
 struct ParityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +18,11 @@ struct ParityCommand: ParsableCommand {
             --fast-paths (or any of --fuse-conv-bn, --channels-last, --amp) then measures each fast inference path \
             against the fp32 path on the --image files: the head outputs' largest relative difference and the \
             detections matched by label and IoU ≥ 0.9 (count, score and box differences). --fast-paths measures \
-            fuse-conv-bn, channels-last, amp bf16 and their combinations; the flags measure the one combination given.
+            fuse-conv-bn, channels-last, amp bf16 and their combinations; the flags measure the one combination given. \
+            Without --image they are measured on the reference's own input (no image decoding).
+
+            TensorFloat-32 is turned off for the whole run (torch.backends.cudnn.allow_tf32 = False and \
+            torch.backends.cuda.matmul.allow_tf32 = False), so on CUDA the comparison is in fp32.
 
             Example:
               .venv-mmdet/bin/python tools/mmdet_reference.py --image img.png --out-checkpoint ref.pth \\
@@ -40,6 +45,7 @@ struct ParityCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let chosen = try model.fast.mode()
+            Torch.allowTF32 = (cudnn: false, cublas: false)
             let detector = try model.makeDetector(mode: .reference)
             let runner = try ParityRunner(detector: detector, referencePath: reference)
             print("parity of \(model.checkpoint) against \(reference)")
@@ -50,9 +56,17 @@ struct ParityCommand: ParsableCommand {
             let report = try runner.run(images: images)
             print(report.summary)
             if fastPaths || !chosen.isReference {
-                print("fast inference paths against the fp32 path (\(images.count) image(s)):")
-                let lines = try FastPathReport.run(reference: detector, makeDetector: { try model.makeDetector(mode: .reference) },
-                                                   images: images, modes: fastPaths ? FastPathReport.standardModes : [chosen])
+                let modes = fastPaths ? FastPathReport.standardModes : [chosen]
+                let make = { try model.makeDetector(mode: .reference) }
+                let lines: [FastPathReport.Line]
+                if images.isEmpty {
+                    print("fast inference paths against the fp32 path (the reference's input):")
+                    lines = try FastPathReport.run(reference: detector, makeDetector: make,
+                                                   inputs: [try runner.referenceInput()], modes: modes)
+                } else {
+                    print("fast inference paths against the fp32 path (\(images.count) image(s)):")
+                    lines = try FastPathReport.run(reference: detector, makeDetector: make, images: images, modes: modes)
+                }
                 for line in lines { print(line) }
             }
             if !report.passed { throw ExitCode(1) }
