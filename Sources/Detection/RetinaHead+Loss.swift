@@ -133,8 +133,7 @@ extension RetinaNet {
                              autocast: DType? = nil) throws(TorchError) -> HeadLosses {
         var cls: [Tensor], reg: [Tensor]
         if let dt = autocast {
-            let half = try images.to(.float16)
-            (cls, reg) = try withAutocast(try images.device, dtype: dt) { () throws(TorchError) in try forwardRaw(half) }
+            (cls, reg) = try forwardMixedPrecision(images, dtype: dt)
             cls = try cls.map { t throws(TorchError) in try t.to(.float32) }
             reg = try reg.map { t throws(TorchError) in try t.to(.float32) }
         } else {

@@ -45,6 +45,20 @@ public final class RetinaNet: Module {
         try bboxHead(extractFeatures(images))
     }
 
+    /// The network as mmdet runs it in fp16 mode (`wrap_fp16_model`; mmcv's `auto_fp16` under torch ≥ 1.6): the
+    /// image cast to float16 (the detector's `forward`), the network under autocast to `dtype`, and the backbone's
+    /// features cast to float16 again on their way into the FPN (its own `@auto_fp16()`, which casts every input
+    /// tensor to half whatever the autocast dtype: under bf16 the C2–C5 features are bf16 and are rounded to fp16,
+    /// and their gradients too on the way back). Outputs as autocast leaves them (half); the callers cast them to
+    /// float32 (`force_fp32`).
+    public func forwardMixedPrecision(_ images: Tensor, dtype: DType) throws(TorchError) -> (clsScores: [Tensor], bboxPreds: [Tensor]) {
+        let half = try images.to(.float16)
+        return try withAutocast(try images.device, dtype: dtype) { () throws(TorchError) in
+            let c = try backbone(half)
+            return try bboxHead(neck(try c.map { t throws(TorchError) in try t.to(.float16) }))
+        }
+    }
+
     /// How `detect` runs the network: the reference (fp32, NCHW, conv + BN), or the fast paths of mmdet's
     /// `tools/test.py --fuse-conv-bn`, PyTorch's channels-last memory format, and autocast.
     public struct InferenceMode: Equatable, Sendable, CustomStringConvertible {
@@ -103,9 +117,8 @@ public final class RetinaNet: Module {
         let mode = inferenceMode
         let x = mode.channelsLast ? try images.contiguous(.channelsLast) : images
         guard let dt = mode.autocast else { return try forwardRaw(x) }
-        // as mmdet's fp16 test (wrap_fp16_model + auto_fp16): the image in float16, the network under autocast
-        let half = try x.to(.float16)
-        let (cls, reg) = try withAutocast(try images.device, dtype: dt) { () throws(TorchError) in try forwardRaw(half) }
+        // as mmdet's fp16 test (wrap_fp16_model + auto_fp16)
+        let (cls, reg) = try forwardMixedPrecision(x, dtype: dt)
         // mmdet's force_fp32 on the head's get_bboxes
         return (try cls.map { t throws(TorchError) in try t.to(.float32) }, try reg.map { t throws(TorchError) in try t.to(.float32) })
     }
