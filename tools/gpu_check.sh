@@ -42,6 +42,10 @@ CONFIG=configs/retinanet_ghm_r50_fpn_1x_coco.yml
 REF_SCALE=(448 256)
 GRAD_KEYS='^(bbox_head\.retina_(cls|reg)|neck\.fpn_convs\.4|backbone\.layer2\.0\.conv1|backbone\.layer[234]\.0\.bn[123])\.'
 SEED=0
+# the retina_cls bias shift of the weights: about 140 candidates above the 0.05 score threshold on the reference
+# input, so that every decision of the post-processing has a wide margin (score threshold 2e-3 in logit, NMS IoU
+# 5e-4) and fp32 rounding on another device cannot flip one
+CLS_SHIFT=-2.5
 
 say() { echo "[gpu_check] $*" >&2; }
 die() { echo "[gpu_check] ERROR: $*" >&2; exit 1; }
@@ -71,7 +75,11 @@ DIR=$(mkdir -p "$DIR" && cd "$DIR" && pwd)
 
 # ------------------------------------------------------------------------------------------------ prepare
 if [ "$MODE" = prepare ]; then
-  make -s build mmdet-env >&2 || die "make build mmdet-env failed"
+  # the tool bundle from `make build` (GPU_CHECK_NO_BUILD=1: dist/ as it is, e.g. inside `swift test`, which holds
+  # SwiftPM's lock on .build)
+  if [ -z "${GPU_CHECK_NO_BUILD:-}" ]; then make -s build >&2 || die "make build failed"; fi
+  [ -x dist/bin/ghm ] && [ -f dist/lib/libghm_vision.so ] || die "dist/bin/ghm is missing: run make build"
+  make -s mmdet-env >&2 || die "make mmdet-env failed"
   PY=$ROOT/.venv/bin/python
   MMPY=$ROOT/.venv-mmdet/bin/python
   STAGE=$(mktemp -d "$ROOT/.build/gpu-check-stage.XXXXXX")
@@ -91,7 +99,8 @@ if [ "$MODE" = prepare ]; then
 
   say "weights: tools/torch_eager_ghm.py weights --seed $SEED"
   W=$ROOT/.build/gpu-check-weights.pth
-  "$PY" tools/torch_eager_ghm.py weights --out "$W" --seed "$SEED" > "$STAGE/data/weights.json" || die "weights failed"
+  "$PY" tools/torch_eager_ghm.py weights --out "$W" --seed "$SEED" --cls-bias-shift "$CLS_SHIFT" > "$STAGE/data/weights.json" \
+    || die "weights failed"
 
   say "images and the training batch"
   IMGS=$ROOT/.build/bench
@@ -194,9 +203,10 @@ HAVE_OPENCV=0
 
 # 3. weights
 SHA=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$DATA/weights.json")
+CLS_SHIFT=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("cls_bias_shift", 0.0))' "$DATA/weights.json")
 W=$WORK/weights.pth
 step "weights from seed $SEED (SHA-256 $SHA)" "$PYTHON" tools/torch_eager_ghm.py weights --out "$W" --seed "$SEED" \
-  --check-sha256 "$SHA" || finish
+  --cls-bias-shift "$CLS_SHIFT" --check-sha256 "$SHA" || finish
 
 # the autocast dtype of the mixed-precision steps: fp16 on CUDA; bf16 for a CPU dry run (CPU fp16 kernels are slow)
 AMP=${GPU_CHECK_AMP:-fp16}

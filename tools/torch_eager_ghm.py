@@ -25,11 +25,11 @@ each residual branch, bn3, in the spirit of mmdet's zero_init_residual: without 
 through the 16 blocks and the scores saturate), bias N(0, 0.05), running_mean N(0, 0.05), running_var
 1 + |N(0, 0.05)|, num_batches_tracked 0; FPN convs N(0, sqrt(1/fan_in)), head stacked convs N(0, sqrt(2/fan_in)),
 retina_cls N(0, 1.6 sqrt(1/fan_in)), retina_reg N(0, 0.5 sqrt(1/fan_in)), conv biases N(0, 0.01) and
-retina_cls.bias = -log(99) + N(0, 0.01); GHM edges as GHMC/GHMR build them, acc_sum 0. On an N(0,1) 800x1344
+retina_cls.bias = -log(99) + N(0, 0.01) (+ --cls-bias-shift); GHM edges as GHMC/GHMR build them, acc_sum 0. On an N(0,1) 800x1344
 input (seed 0 weights) the logits have mean -4.6, std 0.99, max score 0.57; the deltas std ~0.3; C2..C5 std ~0.3.
 Saved as ``{"meta": {...}, "state_dict": OrderedDict}`` (atomic rename). ``sha256`` = over the sorted keys of
 key utf-8 bytes + the tensor's little-endian bytes (float32 / int64): independent of torch's file format.
-stdout: {"out", "seed", "num_classes", "num_tensors", "num_params", "num_elements", "sha256"[, "sha256_ok"]}
+stdout: {"out", "seed", "num_classes", "cls_bias_shift", "num_tensors", "num_params", "num_elements", "sha256"[, "sha256_ok"]}
 
 ``detect``: the network forward (backbone, FPN, head; eval, no grad; no post-processing) on the ``input`` tensor
 of a safetensors file or on a seeded N(0,1) input (numpy RandomState(seed), bit-identical everywhere).
@@ -445,7 +445,7 @@ def variance_gain(key):
     return {"bbox_head.retina_cls.weight": 1.6 ** 2, "bbox_head.retina_reg.weight": 0.5 ** 2}.get(key, 1.0)
 
 
-def make_state_dict(seed, num_classes):
+def make_state_dict(seed, num_classes, cls_bias_shift=0.0):
     rs = np.random.RandomState(seed)
     ref = RetinaNetGHM(num_classes).state_dict()
     out = {}
@@ -475,7 +475,7 @@ def make_state_dict(seed, num_classes):
             else:  # bias, running_mean
                 v = normal(0.05)
         elif key == "bbox_head.retina_cls.bias":
-            v = normal(0.01, -math.log(99.0))
+            v = normal(0.01, -math.log(99.0)) + cls_bias_shift
         else:  # conv biases of FPN and head
             v = normal(0.01)
         if isinstance(v, np.ndarray):
@@ -611,10 +611,11 @@ def vm_hwm():
 
 def cmd_weights(args):
     t0 = time.perf_counter()
-    sd = make_state_dict(args.seed, args.num_classes)
+    sd = make_state_dict(args.seed, args.num_classes, args.cls_bias_shift)
     digest = state_dict_sha256(sd)
     num_params = sum(p.numel() for p in RetinaNetGHM(args.num_classes).parameters())
-    out = {"out": args.out, "seed": args.seed, "num_classes": args.num_classes, "num_tensors": len(sd),
+    out = {"out": args.out, "seed": args.seed, "num_classes": args.num_classes, "cls_bias_shift": args.cls_bias_shift,
+           "num_tensors": len(sd),
            "num_params": num_params, "num_elements": sum(t.numel() for t in sd.values()), "sha256": digest}
     log(f"drew {len(sd)} tensors with seed {args.seed} in {time.perf_counter() - t0:.1f} s, sha256 {digest}")
     if args.check_sha256 is not None:
@@ -855,6 +856,9 @@ def build_parser():
     w.add_argument("--seed", type=nonneg_int, default=0, help="RandomState seed (default 0)")
     w.add_argument("--num-classes", type=positive_int, default=80, help="number of classes (default 80)")
     w.add_argument("--check-sha256", metavar="HEX", help="exit 1 (and write nothing) if the sha256 differs")
+    w.add_argument("--cls-bias-shift", type=float, default=0.0, metavar="S",
+                   help="added to every retina_cls bias (default 0): fewer candidates above the 0.05 score "
+                        "threshold and wider decision margins for parity references (tools/gpu_check.sh uses -2.5)")
 
     def common(p):
         p.add_argument("--weights", required=True, help="checkpoint (.pth from 'weights' or an mmdet checkpoint)")
