@@ -8,7 +8,7 @@
 #                        library ghm needs that is neither glibc, libstdc++/libgcc nor libtorch's (libxml2, ICU, ...)
 #         data.tar.xz    reference.safetensors (MMDetection's outputs, losses, GHM state and some gradients on a
 #                        448x256 input, tools/mmdet_reference.py --weights), batch.safetensors (the 2-image 800x1344
-#                        training batch of `ghm bench train`), fixture/ (a small COCO set for a short `ghm train`),
+#                        training batch of `ghm bench train`; batch_small.safetensors: the same at 448x256), fixture/ (a small COCO set for a short `ghm train`),
 #                        weights.json (the seed and SHA-256 of the weights; the 150 MB weights themselves are not
 #                        carried: tools/torch_eager_ghm.py regenerates them bit for bit from the seed with numpy),
 #                        reference.log (what tools/mmdet_reference.py printed, its decision margins included).
@@ -28,7 +28,8 @@
 #         7. a short `ghm train` with the config's fp16 (loss_scale dynamic) on the fixture, when this machine has
 #            OpenCV for image decoding (otherwise skipped with a note; step 6 still trains with fp16 on the device).
 #       Everything goes to OUT/gpu_check.log (default OUT: $OUT if set, else DIR/out), plus a summary of the steps.
-#       --quick: 1 timed run per benchmark and batches of 1 and 2 (for the CPU dry run). The mixed-precision steps use
+#       --quick: 1 timed run per benchmark, batches of 1 and 2, and the benchmarks on batch_small.safetensors (the
+#       same images at 448x256) instead of 800x1344 (for the CPU dry run). The mixed-precision steps use
 #       fp16 on CUDA and bf16 on CPU (whose fp16 kernels are very slow); GPU_CHECK_AMP=fp16|bf16 chooses.
 #       Environment: PYTHON (default: python3, or .venv/bin/python for --device cpu when present), GPU_CHECK_WORK
 #       (the work folder, default .build/gpu-check-run).
@@ -109,6 +110,9 @@ if [ "$MODE" = prepare ]; then
   [ -f "$IMGS/synthetic_1000x600_s0.png" ] || "$PY" tools/make_test_images.py --out "$IMGS" --size 1000x600 --formats png >&2
   "$MMPY" tools/bench_mmdet_train.py --make-batch "$STAGE/data/batch.safetensors" --image "$IMGS/synthetic_640x480_s0.png" \
     --image2 "$IMGS/synthetic_1000x600_s0.png" > /dev/null || die "the training batch failed"
+  "$MMPY" tools/bench_mmdet_train.py --make-batch "$STAGE/data/batch_small.safetensors" --img-scale "${REF_SCALE[@]}" \
+    --image "$IMGS/synthetic_640x480_s0.png" --image2 "$IMGS/synthetic_1000x600_s0.png" > /dev/null \
+    || die "the small training batch failed"
 
   say "MMDetection's reference at ${REF_SCALE[0]}x${REF_SCALE[1]} on these weights"
   "$MMPY" tools/mmdet_reference.py --image "$IMGS/synthetic_640x480_s0.png" --img-scale "${REF_SCALE[@]}" --weights "$W" \
@@ -219,16 +223,17 @@ step "parity on $DEVICE against MMDetection (fp32, TF32 off)" "$GHM" parity --co
 step "fast path fuse-conv-bn + channels-last + amp $AMP on $DEVICE" "$GHM" parity --config "$CONFIG" --checkpoint "$W" \
   --reference "$DATA/reference.safetensors" --img-scale "$SCALE" --device "$DEVICE" --fuse-conv-bn --channels-last --amp "$AMP"
 
-# 5. detect latency (batch 1, 800x1344 pre-processed input) against PyTorch eager
-if [ "$QUICK" = 1 ]; then RUNS=(--runs 1 --warmup 0); else RUNS=(--runs 20 --warmup 5); fi
-step "bench detect fp32" "$GHM" bench detect --device "$DEVICE" --input "$DATA/batch.safetensors" --checkpoint "$W" \
+# 5. detect latency (batch 1, 800x1344 pre-processed input; --quick: the 256x352 one) against PyTorch eager
+BATCH=$DATA/batch.safetensors
+if [ "$QUICK" = 1 ]; then RUNS=(--runs 1 --warmup 0); BATCH=$DATA/batch_small.safetensors; else RUNS=(--runs 20 --warmup 5); fi
+step "bench detect fp32" "$GHM" bench detect --device "$DEVICE" --input "$BATCH" --checkpoint "$W" \
   --python "$PYTHON" "${RUNS[@]}"
 step "bench detect fuse-conv-bn + channels-last + amp $AMP" "$GHM" bench detect --device "$DEVICE" \
-  --input "$DATA/batch.safetensors" --checkpoint "$W" --python "$PYTHON" --fuse-conv-bn --channels-last --amp "$AMP" "${RUNS[@]}"
+  --input "$BATCH" --checkpoint "$W" --python "$PYTHON" --fuse-conv-bn --channels-last --amp "$AMP" "${RUNS[@]}"
 
 # 6. training step against PyTorch eager
 if [ "$QUICK" = 1 ]; then TRUNS=(--runs 1 --warmup 0 --min-runs 1); SMALL=1; BIG=2; else TRUNS=(--runs 10 --warmup 3); SMALL=2; BIG=8; fi
-train_bench() { "$GHM" bench train --device "$DEVICE" --checkpoint "$W" --batch "$DATA/batch.safetensors" \
+train_bench() { "$GHM" bench train --device "$DEVICE" --checkpoint "$W" --batch "$BATCH" \
   --baseline eager --python "$PYTHON" "${TRUNS[@]}" "$@"; }
 step "bench train fp32, batch $SMALL" train_bench --batch-size "$SMALL"
 step "bench train amp $AMP, batch $SMALL (memory)" train_bench --amp "$AMP" --batch-size "$SMALL"
