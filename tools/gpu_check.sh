@@ -106,8 +106,11 @@ if [ "$MODE" = prepare ]; then
   say "images and the training batch"
   IMGS=$ROOT/.build/bench
   mkdir -p "$IMGS"
-  [ -f "$IMGS/synthetic_640x480_s0.png" ] || "$PY" tools/make_test_images.py --out "$IMGS" --size 640x480 --formats png,jpg >&2
-  [ -f "$IMGS/synthetic_1000x600_s0.png" ] || "$PY" tools/make_test_images.py --out "$IMGS" --size 1000x600 --formats png >&2
+  # (make_test_images.py needs OpenCV or Pillow: .venv-mmdet has them)
+  [ -f "$IMGS/synthetic_640x480_s0.png" ] || "$MMPY" tools/make_test_images.py --out "$IMGS" --size 640x480 \
+    --formats png,jpg >&2 || die "tools/make_test_images.py failed"
+  [ -f "$IMGS/synthetic_1000x600_s0.png" ] || "$MMPY" tools/make_test_images.py --out "$IMGS" --size 1000x600 \
+    --formats png >&2 || die "tools/make_test_images.py failed"
   "$MMPY" tools/bench_mmdet_train.py --make-batch "$STAGE/data/batch.safetensors" --image "$IMGS/synthetic_640x480_s0.png" \
     --image2 "$IMGS/synthetic_1000x600_s0.png" > /dev/null || die "the training batch failed"
   "$MMPY" tools/bench_mmdet_train.py --make-batch "$STAGE/data/batch_small.safetensors" --img-scale "${REF_SCALE[@]}" \
