@@ -103,10 +103,7 @@ struct BenchDetect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let dev = Device(device) else { throw ValidationError("bad --device \(device)") }
-            if dev.isCUDA && !Torch.cudaAvailable {
-                throw ToolError("--device \(device): CUDA is not available in this libtorch (\(Torch.version)); see README, 'Using another libtorch'")
-            }
+            let dev = try usableDevice(device)
             let mode = try fast.mode()
             let root = try ProjectRoot.find(options.repo)
             let threads = options.threads ?? Torch.threads
@@ -204,7 +201,7 @@ struct BenchTrain: ParsableCommand {
     func validate() throws {
         guard runs >= minRuns, minRuns >= 1 else { throw ValidationError("--runs must be at least 5") }
         guard Device(device) != nil else { throw ValidationError("--device must be cpu, cuda or cuda:N, not '\(device)'") }
-        _ = try ampType()
+        _ = try autocastType(amp)
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be ≥ 1") }
         if let baseline, TrainBenchmark.Baseline(rawValue: baseline) == nil {
             throw ValidationError("--baseline takes mmdet, eager or none, not '\(baseline)'")
@@ -213,24 +210,12 @@ struct BenchTrain: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
     }
 
-    func ampType() throws -> DType? {
-        guard let amp else { return nil }
-        switch amp.lowercased() {
-        case "bf16", "bfloat16": return .bfloat16
-        case "fp16", "float16", "half": return .float16
-        default: throw ValidationError("--amp takes bf16 or fp16, not '\(amp)'")
-        }
-    }
-
     func run() throws {
         try reportingErrors {
             let root = try ProjectRoot.find(repo)
             var setup = TrainBenchmark.Setup()
-            setup.device = Device(device)!
-            if setup.device.isCUDA && !Torch.cudaAvailable {
-                throw ToolError("--device \(device): CUDA is not available in this libtorch (\(Torch.version)); see README, 'Using another libtorch'")
-            }
-            setup.amp = try ampType()
+            setup.device = try usableDevice(device)
+            setup.amp = try autocastType(amp)
             setup.batchSize = batchSize
             setup.baseline = baseline.flatMap(TrainBenchmark.Baseline.init(rawValue:))
                 ?? (setup.device.isCUDA || setup.amp != nil || (batchSize ?? 2) != 2 ? .eager : .mmdet)

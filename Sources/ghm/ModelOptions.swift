@@ -73,10 +73,7 @@ struct ModelOptions: ParsableArguments {
             try Torch.setThreads(threads)
             Image.setThreads(threads)
         }
-        let dev = Device(device)!
-        if dev.isCUDA && !Torch.cudaAvailable {
-            throw ToolError("--device \(device): CUDA is not available in this libtorch (\(Torch.version)); see README, 'Using another libtorch'")
-        }
+        let dev = try usableDevice(device)
         guard FileManager.default.fileExists(atPath: checkpoint) else {
             throw ToolError("\(checkpoint): no such checkpoint file")
         }
@@ -100,16 +97,27 @@ struct FastPathOptions: ParsableArguments {
     func validate() throws { _ = try mode() }
 
     func mode() throws -> RetinaNet.InferenceMode {
-        var dt: DType?
-        if let amp {
-            switch amp.lowercased() {
-            case "bf16", "bfloat16": dt = .bfloat16
-            case "fp16", "float16", "half": dt = .float16
-            default: throw ValidationError("--amp takes bf16 or fp16, not '\(amp)'")
-            }
-        }
-        return RetinaNet.InferenceMode(fuseConvBN: fuseConvBn, channelsLast: channelsLast, autocast: dt)
+        RetinaNet.InferenceMode(fuseConvBN: fuseConvBn, channelsLast: channelsLast, autocast: try autocastType(amp))
     }
+}
+
+/// The autocast dtype of an `--amp` value (bf16 | fp16), nil without one.
+func autocastType(_ amp: String?) throws -> DType? {
+    guard let amp else { return nil }
+    switch amp.lowercased() {
+    case "bf16", "bfloat16": return .bfloat16
+    case "fp16", "float16", "half": return .float16
+    default: throw ValidationError("--amp takes bf16 or fp16, not '\(amp)'")
+    }
+}
+
+/// The device of a `--device` value, refused with a pointer to the README when it is CUDA and this libtorch has none.
+func usableDevice(_ text: String) throws -> Device {
+    guard let dev = Device(text) else { throw ValidationError("--device must be cpu, cuda or cuda:N, not '\(text)'") }
+    if dev.isCUDA && !Torch.cudaAvailable {
+        throw ToolError("--device \(text): CUDA is not available in this libtorch (\(Torch.version)); see README, 'Using another libtorch'")
+    }
+    return dev
 }
 
 /// Batching options of the commands that run the model over many images (`infer`, `eval`).
